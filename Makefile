@@ -1,0 +1,74 @@
+# flowd - one hand-written Makefile. Targets: all (build/flowd, build/flowctl), run, test,
+# unit, e2e, asan, ubsan, deps, clean. BUILD selects the output directory so sanitizer
+# builds do not mix with the normal one.
+
+BUILD   ?= build
+CC      ?= cc
+PKGS    := jansson yaml-0.1 libmicrohttpd sqlite3 libcrypto libcurl
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wwrite-strings -Wno-format-nonliteral
+OPT     ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -Isrc $(SAN) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDFLAGS += $(SAN)
+
+MODS    := base spec store engine auth api server
+LIB_SRC := $(foreach m,$(filter-out server,$(MODS)),$(wildcard src/$(m)/*.c)) \
+           $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_DEP := $(wildcard src/base/*.c) src/auth/sign_v1.c src/auth/sign_v3.c
+UNIT_SRC:= $(wildcard tests/unit/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+all: $(BUILD)/flowd $(BUILD)/flowctl
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/flowd: $(call obj,$(LIB_SRC) src/server/main.c)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/flowctl: $(call obj,$(CLI_SRC) $(CLI_DEP))
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(call obj,$(LIB_SRC) $(UNIT_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+deps:
+	@scripts/deps.sh build
+
+# make run ARGS="--listen 127.0.0.1:9000" passes extra flags to flowd.
+run: deps all
+	@scripts/run.sh $(ARGS)
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests $(T)
+
+e2e: all
+	@scripts/e2e.sh $(BUILD)
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests
+	@scripts/test.sh $(BUILD)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    build-asan/unit_tests
+
+ubsan:
+	@$(MAKE) --no-print-directory BUILD=build-ubsan OPT="-O1 -g" \
+	    SAN="-fsanitize=undefined -fno-sanitize-recover=all" all build-ubsan/unit_tests
+
+clean:
+	rm -rf build build-asan build-ubsan
+
+.PHONY: all deps run unit e2e test asan ubsan clean
