@@ -6,7 +6,8 @@ BUILD   ?= build
 CC      ?= cc
 PKGS    := jansson yaml-0.1 libmicrohttpd sqlite3 libcrypto libcurl
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-           -Wformat=2 -Wwrite-strings -Wno-format-nonliteral
+           -Wformat=2 -Wwrite-strings -Wno-format-nonliteral \
+           -Wno-format-truncation
 OPT     ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -Isrc $(SAN) \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

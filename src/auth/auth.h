@@ -24,6 +24,15 @@ typedef struct {
 
 /* ---- Signature V1 (RPC, HMAC-SHA1) ---- */
 
+/* Appends the canonical query text of params to out: sorted by key (byte order, ties by
+ * value), each key and value RFC 3986-encoded, joined as k=v&... A parameter whose key
+ * equals skip (when skip is not NULL) is left out. Shared by V1, V3 and flowctl, which
+ * sends exactly this text as its query string or form body. */
+void fl_sign_query_string(const fl_kv_t *params, size_t n, const char *skip, fl_buf_t *out);
+/* Compares two NUL-terminated signatures in constant time for equal lengths (the length
+ * itself is not secret). NULL never matches. */
+bool fl_sign_equal(const char *a, const char *b);
+
 /* Appends the V1 string-to-sign for method and params to out: params are sorted by key
  * (byte order), each key and value RFC 3986-encoded, joined as k=v&..., then
  * METHOD&%2F&pe(canonical). A parameter named "Signature" is skipped. params need not be
@@ -77,5 +86,17 @@ void fl_token_mint(const uint8_t key[FL_TOKEN_KEY_LEN], const fl_token_t *t,
 /* Decodes and checks s in constant time. FL_OK with *t filled, or FL_EINVALID_ARGUMENT. */
 int fl_token_verify(const uint8_t key[FL_TOKEN_KEY_LEN], const char *s, size_t len,
                     fl_token_t *t /* OUT */);
+
+/* ---- Access keys (keys.c) ---- */
+
+typedef struct fl_keys fl_keys_t; /* access key id -> (secret, account); thread-safe */
+
+fl_keys_t *fl_keys_new(void);
+void fl_keys_free(fl_keys_t *k); /* NULL-safe */
+/* Adds or replaces a key. */
+void fl_keys_put(fl_keys_t *k, const char *ak, const char *secret, uint64_t account);
+/* Looks up ak; copies its secret into secret (NUL-terminated) and returns true when found. */
+bool fl_keys_get(fl_keys_t *k, const char *ak, char *secret, size_t secret_len,
+                 uint64_t *account /* OUT */);
 
 #endif

@@ -76,11 +76,19 @@ char *fl_arena_strdup(fl_arena_t *a, const char *s)
 
 char *fl_arena_printf(fl_arena_t *a, const char *fmt, ...)
 {
+    /* Format into a stack buffer first: most strings fit, and it needs one pass. */
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        n = 0;
     char *p = fl_arena_alloc(a, (size_t)n + 1);
+    if ((size_t)n < sizeof small) {
+        memcpy(p, small, (size_t)n + 1);
+        return p;
+    }
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -143,10 +151,17 @@ void fl_buf_putc(fl_buf_t *b, char c)
 
 void fl_buf_printf(fl_buf_t *b, const char *fmt, ...)
 {
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        fl_buf_append(b, small, (size_t)n);
+        return;
+    }
     reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

@@ -1,0 +1,117 @@
+/*
+ * h_tasks.c - callback reports: ReportTaskSucceeded and ReportTaskFailed, decided in the
+ * order of decisions.md section 4: parameters, token MAC (before any storage access),
+ * ownership, then one write job that either records the outcome (TaskSucceeded/TaskFailed,
+ * Retry, Catch or failure, all in the same transaction) or explains why it cannot.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+typedef struct {
+    api_req_t *rq;
+    fl_token_t tok;
+    fl_cmd_t cmd;
+    int64_t event_id;
+    char what[400]; /* "<step> of execution <name>" for TaskAlreadyCompleted */
+} report_job_t;
+
+static int report_job(fl_db_t *db, void *arg)
+{
+    report_job_t *j = arg;
+    fl_arena_t a;
+    fl_arena_init(&a);
+    fl_task_row_t t;
+    fl_exec_row_t e;
+    int rc = fl_db_task_get(db, j->tok.exec_id, j->tok.seq, &a, &t);
+    if (rc == FL_ENOT_FOUND) {
+        /* A valid token whose attempt is gone: its execution was deleted. */
+        snprintf(j->what, sizeof j->what, "%u of execution %lld", j->tok.seq,
+                 (long long)j->tok.exec_id);
+        rc = FL_ETASK_ALREADY_COMPLETED;
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (t.done) {
+        if (t.request_id && j->rq->client_request_id &&
+            strcmp(t.request_id, j->rq->client_request_id) == 0) {
+            /* The same report again (a client retry): the same answer. */
+            j->event_id = t.event_id;
+            rc = FL_OK;
+            goto out;
+        }
+        rc = fl_db_exec_get_by_id(db, j->tok.exec_id, &a, &e);
+        snprintf(j->what, sizeof j->what, "%s of execution %s", t.step,
+                 rc == FL_OK ? e.name : "?");
+        rc = FL_ETASK_ALREADY_COMPLETED;
+        goto out;
+    }
+    rc = fl_engine_apply(&j->rq->api->engine, db, j->tok.exec_id, &j->cmd, NULL, &j->event_id);
+    if (rc == FL_ETASK_ALREADY_COMPLETED) {
+        snprintf(j->what, sizeof j->what, "%s", t.step);
+        goto out;
+    }
+    if (rc == FL_EEXECUTION_NOT_EXISTS) {
+        snprintf(j->what, sizeof j->what, "%s", t.step);
+        rc = FL_ETASK_ALREADY_COMPLETED;
+        goto out;
+    }
+    if (!rc)
+        rc = fl_db_task_complete(db, j->tok.exec_id, j->tok.seq, j->rq->client_request_id,
+                                 j->event_id);
+out:
+    fl_arena_close(&a);
+    return rc;
+}
+
+/* Steps shared by both reports once the action's own parameters are checked. */
+static int report(api_req_t *rq, api_resp_t *rs, report_job_t *j)
+{
+    const char *token = api_param(rq, "TaskToken");
+    if (fl_token_verify(rq->api->token_key, token, strlen(token), &j->tok) != FL_OK)
+        return api_invalid(rs, "TaskToken is invalid.");
+    if (j->tok.account != rq->account)
+        return api_err(rs, FL_EACCESS_DENIED);
+    j->rq = rq;
+    j->cmd.now_ms = rq->now_ms;
+    j->cmd.seq = j->tok.seq;
+    int rc = fl_store_write(rq->api->store, report_job, j);
+    if (rc == FL_ETASK_ALREADY_COMPLETED)
+        return api_err(rs, rc, j->what);
+    if (rc)
+        return rc;
+    rs->body = json_pack("{s:I}", "EventId", (json_int_t)j->event_id);
+    return FL_OK;
+}
+
+int h_report_task_succeeded(api_req_t *rq, api_resp_t *rs)
+{
+    const char *output = api_param(rq, "Output");
+    int rc = api_check_object_param(rq, rs, "Output", output);
+    if (rc)
+        return rc;
+    report_job_t j = {0};
+    j.cmd.kind = FL_CMD_TASK_SUCCEEDED;
+    j.cmd.data = json_loads(output, 0, NULL);
+    rc = report(rq, rs, &j);
+    json_decref(j.cmd.data);
+    return rc;
+}
+
+int h_report_task_failed(api_req_t *rq, api_resp_t *rs)
+{
+    const char *error = api_param(rq, "Error");
+    const char *cause = api_param(rq, "Cause");
+    if (cause && !*cause)
+        cause = NULL; /* an empty Cause is the same as none */
+    int rc = api_check_error_cause(rs, error, cause, true);
+    if (rc)
+        return rc;
+    report_job_t j = {0};
+    j.cmd.kind = FL_CMD_TASK_FAILED;
+    j.cmd.error = error;
+    j.cmd.cause = cause;
+    return report(rq, rs, &j);
+}

@@ -1,0 +1,463 @@
+/*
+ * worker.c - the background thread that fires due timers (task timeouts, retry backoffs,
+ * Wait states, execution timeouts) and sends outbox dispatches over HTTP with libcurl's
+ * multi interface, feeding results back to the engine as commands.
+ *
+ * Delivery is at least once: an outbox row is deleted in the same transaction that applies
+ * its result, so a crash in between re-sends it (with the same token) after a restart. The
+ * engine ignores results for attempts that are no longer current.
+ */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define MAX_INFLIGHT 64
+#define MAX_RESPONSE (1024 * 1024)   /* bytes of a worker's reply kept */
+#define HTTP_TIMEOUT_MS 30000
+#define CONNECT_TIMEOUT_MS 5000
+#define IDLE_POLL_MS 1000
+
+typedef struct {
+    int64_t outbox_id;
+    int64_t exec_id;
+    uint32_t seq;
+    bool callback;          /* WaitForCustomCallback: a 2xx only means "submitted" */
+    CURL *h;
+    struct curl_slist *hdrs;
+    char *body;             /* request body */
+    fl_buf_t resp;          /* response body */
+    json_t *resp_headers;   /* object */
+    bool too_big;
+    char err[CURL_ERROR_SIZE];
+} call_t;
+
+/* A finished call, turned into an engine command. */
+typedef struct {
+    int64_t outbox_id;
+    int64_t exec_id;
+    fl_cmd_t cmd;
+    json_t *data;
+    char *error;
+    char *cause;
+} result_t;
+
+struct fl_worker {
+    const fl_engine_t *eng;
+    fl_store_t *st;
+    pthread_t thread;
+    CURLM *multi;
+    atomic_int stopping;
+    call_t *calls[MAX_INFLIGHT];
+    int n_calls;
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Timers                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const fl_engine_t *eng;
+    fl_timer_row_t *rows;
+    int n;
+    int64_t now_ms;
+} timers_job_t;
+
+static int timers_job(fl_db_t *db, void *arg)
+{
+    timers_job_t *j = arg;
+    for (int i = 0; i < j->n; i++) {
+        bool found = false;
+        int rc = fl_db_timer_delete(db, j->rows[i].id, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            continue; /* already consumed (or the execution ended) */
+        fl_cmd_t cmd = {.kind = FL_CMD_TIMER, .now_ms = j->now_ms, .seq = j->rows[i].seq,
+                        .timer_kind = j->rows[i].kind};
+        rc = fl_engine_apply(j->eng, db, j->rows[i].exec_id, &cmd, NULL, NULL);
+        if (rc == FL_EEXECUTION_NOT_EXISTS || rc == FL_ETASK_ALREADY_COMPLETED ||
+            rc == FL_EEXECUTION_ALREADY_COMPLETED)
+            rc = FL_OK;
+        if (rc)
+            return rc;
+    }
+    return FL_OK;
+}
+
+/* Fires every due timer; returns the number fired, or -1 on a store error. */
+static int fire_timers(fl_worker_t *w)
+{
+    fl_arena_t a;
+    fl_arena_init(&a);
+    timers_job_t j = {.eng = w->eng, .now_ms = fl_now_ms()};
+    int rc = fl_db_timer_due(fl_store_reader(w->st), j.now_ms, 256, &a, &j.rows, &j.n);
+    if (rc == FL_OK && j.n > 0)
+        rc = fl_store_write(w->st, timers_job, &j);
+    int n = j.n;
+    fl_arena_close(&a);
+    if (rc)
+        fl_warn("worker: firing %d timers failed: %s", n, fl_err_code(rc));
+    return rc ? -1 : n;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Dispatch over HTTP                                                                       */
+/* ---------------------------------------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    call_t *c = arg;
+    if (c->resp.len + size * n > MAX_RESPONSE) {
+        c->too_big = true;
+        return 0;
+    }
+    fl_buf_append(&c->resp, p, size * n);
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    call_t *c = arg;
+    size_t len = size * n;
+    char *colon = memchr(p, ':', len);
+    if (!colon || colon == p)
+        return len; /* status line or blank line */
+    char *name = xstrndup(p, (size_t)(colon - p));
+    const char *v = colon + 1, *end = p + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    json_object_set_new(c->resp_headers, name, json_stringn(v, (size_t)(end - v)));
+    free(name);
+    return len;
+}
+
+static void call_free(call_t *c)
+{
+    if (!c)
+        return;
+    if (c->h)
+        curl_easy_cleanup(c->h);
+    curl_slist_free_all(c->hdrs);
+    free(c->body);
+    fl_buf_free(&c->resp);
+    json_decref(c->resp_headers);
+    free(c);
+}
+
+/* Builds the HTTP request of an HTTP:Request dispatch. Returns NULL with *why set when the
+ * payload cannot be sent (then the task fails at once). */
+static call_t *call_new(const fl_outbox_row_t *o, const char **why)
+{
+    json_error_t jerr;
+    json_t *p = json_loads(o->payload, 0, &jerr);
+    json_t *params = json_object_get(p, "Parameters");
+    const char *action = json_string_value(json_object_get(p, "Action"));
+    const char *mode = json_string_value(json_object_get(p, "Mode"));
+    const char *url = json_string_value(json_object_get(params, "URL"));
+    const char *method = json_string_value(json_object_get(params, "Method"));
+    call_t *c = NULL;
+    *why = NULL;
+    if (!p || !action || strcmp(action, "HTTP:Request") != 0) {
+        *why = "unsupported action";
+        goto out;
+    }
+    if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+        *why = "Parameters.URL must be an http:// or https:// URL";
+        goto out;
+    }
+    c = xcalloc(1, sizeof *c);
+    c->outbox_id = o->id;
+    c->exec_id = o->exec_id;
+    c->seq = o->seq;
+    c->callback = mode && strcmp(mode, "WaitForCustomCallback") == 0;
+    c->resp_headers = json_object();
+    fl_buf_init(&c->resp);
+    c->h = curl_easy_init();
+    FL_ASSERT(c->h != NULL);
+    bool has_ct = false;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(params, "Headers"), k, v)
+    {
+        char *line;
+        if (json_is_string(v)) {
+            if (asprintf(&line, "%s: %s", k, json_string_value(v)) < 0)
+                abort();
+        } else {
+            char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (asprintf(&line, "%s: %s", k, t ? t : "") < 0)
+                abort();
+            free(t);
+        }
+        if (strcasecmp(k, "content-type") == 0)
+            has_ct = true;
+        c->hdrs = curl_slist_append(c->hdrs, line);
+        free(line);
+    }
+    json_t *body = json_object_get(params, "Body");
+    if (body) {
+        c->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!has_ct)
+            c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json");
+    }
+    c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+    curl_easy_setopt(c->h, CURLOPT_URL, url);
+    curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, method ? method : "POST");
+    if (c->body) {
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+    } else if (!method || strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, "");
+    }
+    if (method && strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c->h, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
+    curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
+    curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c->h, CURLOPT_PRIVATE, c);
+out:
+    json_decref(p);
+    return c;
+}
+
+/* Turns a finished call into a result. */
+static void call_result(call_t *c, CURLcode code, result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->outbox_id = c->outbox_id;
+    r->exec_id = c->exec_id;
+    r->cmd.seq = c->seq;
+    long status = 0;
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+    if (code != CURLE_OK) {
+        r->cmd.kind = c->callback ? FL_CMD_SUBMIT_FAILED : FL_CMD_TASK_FAILED;
+        r->error = xstrdup("HTTP.ConnectionError");
+        r->cause = xstrdup(c->too_big ? "the response body exceeds 1048576 bytes"
+                           : c->err[0] ? c->err : curl_easy_strerror(code));
+        return;
+    }
+    json_t *body = c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
+    if (!body)
+        body = json_stringn(c->resp.data ? c->resp.data : "", c->resp.len);
+    if (!body) /* not valid UTF-8 */
+        body = json_string("");
+    if (status >= 400) {
+        r->cmd.kind = c->callback ? FL_CMD_SUBMIT_FAILED : FL_CMD_TASK_FAILED;
+        if (asprintf(&r->error, "HTTP.StatusCode.%ld", status) < 0)
+            abort();
+        size_t n = c->resp.len > 4096 ? 4096 : c->resp.len;
+        r->cause = xstrndup(c->resp.data ? c->resp.data : "", n);
+        json_decref(body);
+        return;
+    }
+    if (c->callback) {
+        r->cmd.kind = FL_CMD_SUBMITTED;
+        json_decref(body);
+        return;
+    }
+    r->cmd.kind = FL_CMD_TASK_SUCCEEDED;
+    r->data = json_pack("{s:i, s:O, s:o}", "StatusCode", (int)status, "Headers", c->resp_headers,
+                        "Body", body);
+}
+
+typedef struct {
+    const fl_engine_t *eng;
+    result_t *res;
+    int n;
+    int64_t now_ms;
+} results_job_t;
+
+static int results_job(fl_db_t *db, void *arg)
+{
+    results_job_t *j = arg;
+    for (int i = 0; i < j->n; i++) {
+        result_t *r = &j->res[i];
+        bool found = false;
+        int rc = fl_db_outbox_delete(db, r->outbox_id, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            continue; /* the execution ended meanwhile */
+        r->cmd.now_ms = j->now_ms;
+        r->cmd.data = r->data;
+        r->cmd.error = r->error;
+        r->cmd.cause = r->cause;
+        rc = fl_engine_apply(j->eng, db, r->exec_id, &r->cmd, NULL, NULL);
+        if (rc == FL_EEXECUTION_NOT_EXISTS || rc == FL_ETASK_ALREADY_COMPLETED ||
+            rc == FL_EEXECUTION_ALREADY_COMPLETED)
+            rc = FL_OK;
+        if (rc)
+            return rc;
+    }
+    return FL_OK;
+}
+
+static bool inflight(fl_worker_t *w, int64_t id)
+{
+    for (int i = 0; i < w->n_calls; i++)
+        if (w->calls[i]->outbox_id == id)
+            return true;
+    return false;
+}
+
+/* Starts sending due outbox rows; rows that cannot be sent fail their task at once. */
+static void start_dispatches(fl_worker_t *w)
+{
+    if (w->n_calls >= MAX_INFLIGHT)
+        return;
+    fl_arena_t a;
+    fl_arena_init(&a);
+    fl_outbox_row_t *rows = NULL;
+    int n = 0;
+    int64_t now = fl_now_ms();
+    result_t bad[MAX_INFLIGHT * 2];
+    int n_bad = 0;
+    if (fl_db_outbox_due(fl_store_reader(w->st), now, MAX_INFLIGHT * 2, &a, &rows, &n) == FL_OK) {
+        for (int i = 0; i < n && w->n_calls < MAX_INFLIGHT; i++) {
+            if (inflight(w, rows[i].id))
+                continue;
+            const char *why = NULL;
+            call_t *c = call_new(&rows[i], &why);
+            if (!c) {
+                result_t *r = &bad[n_bad++];
+                memset(r, 0, sizeof *r);
+                r->outbox_id = rows[i].id;
+                r->exec_id = rows[i].exec_id;
+                r->cmd.kind = FL_CMD_SUBMIT_FAILED;
+                r->cmd.seq = rows[i].seq;
+                r->error = xstrdup("FnF.RuntimeError");
+                r->cause = xstrdup(why);
+                continue;
+            }
+            w->calls[w->n_calls++] = c;
+            curl_multi_add_handle(w->multi, c->h);
+        }
+    }
+    fl_arena_close(&a);
+    if (n_bad) {
+        results_job_t j = {w->eng, bad, n_bad, now};
+        fl_store_write(w->st, results_job, &j);
+        for (int i = 0; i < n_bad; i++) {
+            free(bad[i].error);
+            free(bad[i].cause);
+        }
+    }
+}
+
+/* Collects finished calls and applies their results in one write. */
+static void finish_dispatches(fl_worker_t *w)
+{
+    result_t res[MAX_INFLIGHT];
+    int n = 0;
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        call_t *c = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        call_result(c, m->data.result, &res[n++]);
+        curl_multi_remove_handle(w->multi, c->h);
+        for (int i = 0; i < w->n_calls; i++) {
+            if (w->calls[i] == c) {
+                w->calls[i] = w->calls[--w->n_calls];
+                break;
+            }
+        }
+        call_free(c);
+    }
+    if (!n)
+        return;
+    results_job_t j = {w->eng, res, n, fl_now_ms()};
+    int rc = fl_store_write(w->st, results_job, &j);
+    if (rc)
+        fl_warn("worker: applying %d dispatch results failed (%s); they will be re-sent", n,
+                fl_err_code(rc));
+    for (int i = 0; i < n; i++) {
+        json_decref(res[i].data);
+        free(res[i].error);
+        free(res[i].cause);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Thread                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    fl_worker_t *w = arg;
+    while (!w->stopping) {
+        int fired = fire_timers(w);
+        start_dispatches(w);
+        int running = 0;
+        curl_multi_perform(w->multi, &running);
+        finish_dispatches(w);
+
+        int64_t next = INT64_MAX;
+        fl_db_timer_next(fl_store_reader(w->st), &next);
+        int64_t now = fl_now_ms();
+        int timeout = IDLE_POLL_MS;
+        if (fired < 0)
+            timeout = IDLE_POLL_MS; /* store trouble: back off */
+        else if (fired == 256 || next <= now)
+            timeout = 0;
+        else if (next - now < timeout)
+            timeout = (int)(next - now);
+        if (timeout > 0)
+            curl_multi_poll(w->multi, NULL, 0, timeout, NULL);
+    }
+    return NULL;
+}
+
+int fl_worker_start(const fl_engine_t *eng, fl_store_t *st, fl_worker_t **out)
+{
+    fl_worker_t *w = xcalloc(1, sizeof *w);
+    w->eng = eng;
+    w->st = st;
+    w->multi = curl_multi_init();
+    FL_ASSERT(w->multi != NULL);
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)MAX_INFLIGHT);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        curl_multi_cleanup(w->multi);
+        free(w);
+        return FL_EINTERNAL;
+    }
+    *out = w;
+    return FL_OK;
+}
+
+void fl_worker_kick(void *worker)
+{
+    fl_worker_t *w = worker;
+    if (w)
+        curl_multi_wakeup(w->multi);
+}
+
+void fl_worker_stop(fl_worker_t *w)
+{
+    if (!w)
+        return;
+    w->stopping = 1;
+    curl_multi_wakeup(w->multi);
+    pthread_join(w->thread, NULL);
+    for (int i = 0; i < w->n_calls; i++) {
+        curl_multi_remove_handle(w->multi, w->calls[i]->h);
+        call_free(w->calls[i]);
+    }
+    curl_multi_cleanup(w->multi);
+    free(w);
+}

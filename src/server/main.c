@@ -1,0 +1,361 @@
+/*
+ * main.c - the flowd server: flags and environment, data directory, store, secrets and the
+ * first account, the background worker and the HTTP listener; then it waits for SIGINT or
+ * SIGTERM and shuts down in reverse order. Anything acknowledged before a stop is durable,
+ * so a kill -9 loses nothing either.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "api/http.h"
+
+typedef struct {
+    const char *listen;
+    const char *data;
+    const char *store;
+    const char *region;
+    const char *log_level;
+} config_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: flowd [options]\n"
+            "\n"
+            "flowd serves the CloudFlow (fnf 2019-03-15) API on HTTP.\n"
+            "\n"
+            "Options (each also read from the environment; flags win):\n"
+            "  --listen HOST:PORT  address to listen on (FLOWD_LISTEN, default 127.0.0.1:8080;\n"
+            "                      port 0 picks a free port)\n"
+            "  --data DIR          data directory: database, secrets, credentials\n"
+            "                      (FLOWD_DATA, default ./data)\n"
+            "  --store URL         sqlite:PATH (FLOWD_STORE, default sqlite:DIR/flowd.db)\n"
+            "  --region NAME       region of the account (FLOWD_REGION, default cn-hangzhou)\n"
+            "  --log-level LEVEL   debug, info, warn or error (FLOWD_LOG_LEVEL, default info)\n"
+            "  -h, --help          print this help\n"
+            "\n"
+            "Credentials: FLOWD_ACCESS_KEY_ID and FLOWD_ACCESS_KEY_SECRET set the root key of\n"
+            "the account (FLOWD_ACCOUNT_ID its id). Without them, flowd creates an account on\n"
+            "first start and writes its key to DIR/credentials (mode 0600).\n");
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+static int parse_args(int argc, char **argv, config_t *c)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'}, {"data", required_argument, NULL, 'd'},
+        {"store", required_argument, NULL, 's'},  {"region", required_argument, NULL, 'r'},
+        {"log-level", required_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    c->listen = env_or("FLOWD_LISTEN", "127.0.0.1:8080");
+    c->data = env_or("FLOWD_DATA", "./data");
+    c->store = env_or("FLOWD_STORE", NULL);
+    c->region = env_or("FLOWD_REGION", "cn-hangzhou");
+    c->log_level = env_or("FLOWD_LOG_LEVEL", "info");
+    int o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'l': c->listen = optarg; break;
+        case 'd': c->data = optarg; break;
+        case 's': c->store = optarg; break;
+        case 'r': c->region = optarg; break;
+        case 'v': c->log_level = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flowd: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    fl_log_level = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(c->log_level, levels[i]) == 0)
+            fl_log_level = i;
+    if (fl_log_level < 0) {
+        fprintf(stderr, "flowd: --log-level must be debug, info, warn or error\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits HOST:PORT (or [V6]:PORT). */
+static int split_listen(const char *s, char *host, size_t len, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon)
+        return -1;
+    const char *h = s, *he = colon;
+    if (*h == '[' && he > h && he[-1] == ']') {
+        h++;
+        he--;
+    }
+    if ((size_t)(he - h) >= len)
+        return -1;
+    memcpy(host, h, (size_t)(he - h));
+    host[he - h] = 0;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+/* ---- secrets and the first account ---- */
+
+typedef struct {
+    uint8_t token_key[FL_TOKEN_KEY_LEN];
+    uint64_t account;
+    const char *ak;
+    const char *secret;
+    const char *region;
+    bool created_key;
+} setup_t;
+
+static void random_chars(char *out, size_t n, const char *alphabet)
+{
+    size_t m = strlen(alphabet);
+    unsigned char b[64];
+    FL_ASSERT(n <= sizeof b);
+    fl_rand_bytes(b, n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[b[i] % m];
+    out[n] = 0;
+}
+
+static int setup_job(fl_db_t *db, void *arg)
+{
+    setup_t *s = arg;
+    fl_arena_t a;
+    fl_arena_init(&a);
+    char *v;
+    size_t len;
+    int rc = fl_db_meta_get(db, "token_key", &a, &v, &len);
+    if (rc == FL_OK && len == FL_TOKEN_KEY_LEN) {
+        memcpy(s->token_key, v, len);
+    } else if (rc == FL_OK || rc == FL_ENOT_FOUND) {
+        fl_rand_bytes(s->token_key, FL_TOKEN_KEY_LEN);
+        rc = fl_db_meta_put(db, "token_key", s->token_key, FL_TOKEN_KEY_LEN);
+    }
+    if (!rc && !s->account) {
+        rc = fl_db_meta_get(db, "default_account", &a, &v, &len);
+        if (rc == FL_OK)
+            s->account = strtoull(v, NULL, 10);
+        else if (rc == FL_ENOT_FOUND)
+            rc = FL_OK;
+    }
+    if (!rc && !s->account) {
+        char digits[17];
+        random_chars(digits, 16, "0123456789");
+        digits[0] = (char)('1' + digits[0] % 9);
+        s->account = strtoull(digits, NULL, 10);
+    }
+    if (!rc) {
+        char acc[24];
+        snprintf(acc, sizeof acc, "%llu", (unsigned long long)s->account);
+        rc = fl_db_meta_put(db, "default_account", acc, strlen(acc));
+    }
+    if (!rc)
+        rc = fl_db_account_put(db, s->account, s->region, fl_now_ms());
+    if (!rc && s->ak)
+        rc = fl_db_key_put(db, s->ak, s->secret, s->account, fl_now_ms());
+    fl_arena_close(&a);
+    return rc;
+}
+
+static void load_key(void *arg, const char *ak, const char *secret, uint64_t account)
+{
+    fl_keys_put(arg, ak, secret, account);
+}
+
+/* Reads DIR/credentials (KEY=VALUE lines) into the three buffers; 0 when found. */
+static int read_credentials(const char *path, char *acc, char *ak, char *secret)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    acc[0] = ak[0] = secret[0] = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq++ = 0;
+        if (strcmp(line, "FLOWD_ACCOUNT_ID") == 0)
+            snprintf(acc, 32, "%s", eq);
+        else if (strcmp(line, "FLOWD_ACCESS_KEY_ID") == 0)
+            snprintf(ak, 128, "%s", eq);
+        else if (strcmp(line, "FLOWD_ACCESS_KEY_SECRET") == 0)
+            snprintf(secret, 128, "%s", eq);
+    }
+    fclose(f);
+    return ak[0] && secret[0] ? 0 : -1;
+}
+
+static int write_credentials(const char *path, uint64_t account, const char *ak,
+                             const char *secret)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "FLOWD_ACCOUNT_ID=%llu\nFLOWD_ACCESS_KEY_ID=%s\nFLOWD_ACCESS_KEY_SECRET=%s\n",
+            (unsigned long long)account, ak, secret);
+    int bad = fflush(f) != 0 || fsync(fd) != 0;
+    fclose(f);
+    if (bad || rename(tmp, path) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- main ---- */
+
+static void kick(void *arg)
+{
+    fl_worker_kick(arg);
+}
+
+int main(int argc, char **argv)
+{
+    config_t cfg;
+    if (parse_args(argc, argv, &cfg) != 0)
+        return 2;
+    char host[256];
+    int port;
+    if (split_listen(cfg.listen, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "flowd: --listen must be HOST:PORT, not '%s'\n", cfg.listen);
+        return 2;
+    }
+    if (mkdir(cfg.data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "flowd: cannot create data directory %s: %s\n", cfg.data,
+                strerror(errno));
+        return 1;
+    }
+    char db_path[4096];
+    if (!cfg.store) {
+        snprintf(db_path, sizeof db_path, "%s/flowd.db", cfg.data);
+    } else if (strncmp(cfg.store, "sqlite:", 7) == 0 && cfg.store[7]) {
+        snprintf(db_path, sizeof db_path, "%s", cfg.store + 7);
+    } else {
+        fprintf(stderr, "flowd: --store must be sqlite:PATH (PostgreSQL is not supported yet)\n");
+        return 2;
+    }
+
+    /* Signals are handled by sigwait below; every thread inherits this mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    umask(077);
+
+    fl_store_t *st = NULL;
+    if (fl_store_open(db_path, &st) != FL_OK) {
+        fprintf(stderr, "flowd: cannot open the store at %s\n", db_path);
+        return 1;
+    }
+
+    char cred_path[4200], acc[32] = "", ak[128] = "", secret[128] = "";
+    snprintf(cred_path, sizeof cred_path, "%s/credentials", cfg.data);
+    setup_t s = {.region = cfg.region};
+    const char *env_ak = getenv("FLOWD_ACCESS_KEY_ID");
+    const char *env_secret = getenv("FLOWD_ACCESS_KEY_SECRET");
+    const char *env_acc = getenv("FLOWD_ACCOUNT_ID");
+    if (env_ak && *env_ak && env_secret && *env_secret) {
+        s.ak = env_ak;
+        s.secret = env_secret;
+    } else if (read_credentials(cred_path, acc, ak, secret) == 0) {
+        s.ak = ak;
+        s.secret = secret;
+        s.account = strtoull(acc, NULL, 10);
+    } else {
+        random_chars(ak, 24, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+        memcpy(ak, "LTAI", 4);
+        random_chars(secret, 30, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+        s.ak = ak;
+        s.secret = secret;
+        s.created_key = true;
+    }
+    if (env_acc && *env_acc) {
+        char *end;
+        s.account = strtoull(env_acc, &end, 10);
+        if (*end || strlen(env_acc) != 16) {
+            fprintf(stderr, "flowd: FLOWD_ACCOUNT_ID must be 16 digits\n");
+            return 2;
+        }
+    }
+    if (fl_store_write(st, setup_job, &s) != FL_OK) {
+        fprintf(stderr, "flowd: cannot initialize the store\n");
+        return 1;
+    }
+    if (s.created_key && write_credentials(cred_path, s.account, s.ak, s.secret) != 0) {
+        fprintf(stderr, "flowd: cannot write %s: %s\n", cred_path, strerror(errno));
+        return 1;
+    }
+
+    fl_api_t api = {
+        .store = st,
+        .keys = fl_keys_new(),
+        .region = cfg.region,
+        .max_body = 1024 * 1024,
+        .max_payload = 64 * 1024,
+        .max_skew_ms = 15 * 60 * 1000,
+    };
+    memcpy(api.token_key, s.token_key, FL_TOKEN_KEY_LEN);
+    api.engine.token_key = api.token_key;
+    api.engine.max_payload = api.max_payload;
+    fl_db_keys_each(fl_store_reader(st), load_key, api.keys);
+
+    fl_worker_t *w = NULL;
+    if (fl_worker_start(&api.engine, st, &w) != FL_OK) {
+        fprintf(stderr, "flowd: cannot start the worker\n");
+        return 1;
+    }
+    fl_store_on_commit(st, kick, w);
+    fl_worker_kick(w); /* timers and dispatches left from before a restart */
+
+    fl_http_t *http = NULL;
+    int bound = 0;
+    if (fl_http_start(&api, host, port, &http, &bound) != FL_OK) {
+        fprintf(stderr, "flowd: cannot listen on %s\n", cfg.listen);
+        return 1;
+    }
+    if (s.created_key)
+        printf("flowd: created account %llu with access key %s (secret in %s)\n",
+               (unsigned long long)s.account, s.ak, cred_path);
+    printf("flowd %s: listening on http://%s:%d (account %llu, data %s)\n", "0.1", host, bound,
+           (unsigned long long)s.account, cfg.data);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fl_info("flowd: signal %d, shutting down", sig);
+    fl_http_stop(http);
+    fl_worker_stop(w);
+    fl_store_close(st);
+    fl_engine_cache_clear();
+    fl_keys_free(api.keys);
+    curl_global_cleanup();
+    return 0;
+}

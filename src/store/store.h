@@ -1,0 +1,215 @@
+/*
+ * store.h - durable state of flowd: accounts and keys, flows, executions, history events,
+ * task attempts, timers and the dispatch outbox, behind one interface.
+ *
+ * Threading: every write runs on the store's single writer thread inside a transaction
+ * shared with other writes (group commit): callers hand a job to fl_store_write(), which
+ * returns only after the transaction holding the job is durable (or rolled back). Each job
+ * runs inside its own savepoint, so a failing job leaves no trace while its neighbours
+ * commit. Reads run on the calling thread through a per-thread read connection.
+ *
+ * Rows returned by reads are copied into the caller's arena; no pointer into the database
+ * library outlives a call. Only SQLite exists today; the functions below are the seam where
+ * a PostgreSQL backend will plug in.
+ */
+#ifndef FL_STORE_H
+#define FL_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+typedef struct fl_store fl_store_t; /* the database: writer thread + read connections */
+typedef struct fl_db fl_db_t;       /* one connection, used by one thread at a time */
+
+/* Execution status, as stored and as shown on the wire. */
+typedef enum {
+    FL_EXEC_RUNNING = 1,
+    FL_EXEC_SUCCEEDED = 2,
+    FL_EXEC_FAILED = 3,
+    FL_EXEC_STOPPED = 4,
+    FL_EXEC_TIMED_OUT = 5,
+} fl_exec_status_t;
+
+const char *fl_exec_status_name(int status);
+int fl_exec_status_parse(const char *s); /* 0 when unknown */
+
+typedef struct {
+    int64_t id;
+    uint64_t account;
+    char *name;
+    char *uuid;
+    int64_t def_id;
+    char *definition;
+    char *description;
+    char *type;
+    char *role_arn;
+    char *mode; /* ExecutionMode: Standard | Express */
+    char *environment;
+    int64_t created_ms;
+    int64_t modified_ms;
+} fl_flow_row_t;
+
+typedef struct {
+    int64_t id;
+    int64_t flow_id;
+    uint64_t account; /* owner of the flow */
+    char *flow_name;
+    char *name;
+    int status;
+    int64_t def_id;
+    char *definition; /* only filled by reads that ask for it */
+    char *input;
+    char *output;
+    char *error_code;
+    char *error_message;
+    int64_t started_ms;
+    int64_t stopped_ms; /* 0 while running */
+    char *state;        /* engine runtime state (JSON text) */
+} fl_exec_row_t;
+
+typedef struct {
+    int64_t event_id;
+    int64_t sched_id; /* ScheduleEventId, 0 = none */
+    const char *type;
+    const char *step;
+    int64_t time_ms;
+    const char *detail; /* JSON object text */
+} fl_event_row_t;
+
+typedef struct {
+    int64_t exec_id;
+    uint32_t seq;
+    char *step;
+    int64_t sched_id;
+    int64_t created_ms;
+    int64_t timeout_ms; /* 0 = none */
+    bool done;
+    char *request_id; /* client RequestId of the report that completed it, may be NULL */
+    int64_t event_id; /* event recorded by that report */
+} fl_task_row_t;
+
+typedef struct {
+    int64_t id;
+    int64_t due_ms;
+    int64_t exec_id;
+    int kind;
+    uint32_t seq;
+} fl_timer_row_t;
+
+typedef struct {
+    int64_t id;
+    int64_t exec_id;
+    uint32_t seq;
+    char *payload;
+    int attempts;
+    int64_t next_ms;
+} fl_outbox_row_t;
+
+/* ---- lifecycle ---- */
+
+/* Opens (creating if needed) the database at path and starts the writer thread.
+ * Returns FL_OK or FL_EINTERNAL (logged). */
+int fl_store_open(const char *path, fl_store_t **out /* OUT */);
+/* Stops the writer (after draining queued jobs) and closes every connection. NULL-safe. */
+void fl_store_close(fl_store_t *st);
+
+/* A write job: runs on the writer thread with db inside a savepoint. Returning non-zero
+ * rolls the savepoint back and that value becomes fl_store_write's result. */
+typedef int (*fl_store_job_fn)(fl_db_t *db, void *arg);
+/* Runs fn(db, arg) in the next group commit and waits until it is durable. Returns fn's
+ * result, or FL_EINTERNAL when the commit failed (then nothing of the job remains). */
+int fl_store_write(fl_store_t *st, fl_store_job_fn fn, void *arg);
+/* Registers a function the writer calls after each durable commit that inserted timer or
+ * outbox rows (to wake the background worker). */
+void fl_store_on_commit(fl_store_t *st, void (*fn)(void *), void *arg);
+/* Returns this thread's read connection (created on first use; valid until close). */
+fl_db_t *fl_store_reader(fl_store_t *st);
+/* Marks that the current write job inserted timer/outbox rows (wake the worker after). */
+void fl_db_kick(fl_db_t *db);
+
+/* Fault injection for tests: when FL_FAULT_STORE=N is set, the Nth statement fails. */
+
+/* ---- meta and keys ---- */
+int fl_db_meta_get(fl_db_t *db, const char *key, fl_arena_t *a, char **val /* OUT */, size_t *len /* OUT */);
+int fl_db_meta_put(fl_db_t *db, const char *key, const void *val, size_t len);
+int fl_db_account_put(fl_db_t *db, uint64_t id, const char *region, int64_t now_ms);
+int fl_db_key_put(fl_db_t *db, const char *ak, const char *secret, uint64_t account, int64_t now_ms);
+/* Loads every enabled key: calls fn for each. */
+int fl_db_keys_each(fl_db_t *db, void (*fn)(void *arg, const char *ak, const char *secret, uint64_t account), void *arg);
+
+/* ---- flows ---- */
+/* Finds or inserts the definition text, returning its id. */
+int fl_db_def_put(fl_db_t *db, const char *text, int64_t *id /* OUT */);
+int fl_db_def_get(fl_db_t *db, int64_t id, fl_arena_t *a, char **text /* OUT */);
+/* FL_EFLOW_ALREADY_EXISTS when the name is taken. */
+int fl_db_flow_insert(fl_db_t *db, fl_flow_row_t *f /* id set on return */);
+int fl_db_flow_update(fl_db_t *db, const fl_flow_row_t *f);
+/* FL_EFLOW_NOT_EXISTS when absent. with_def also loads the definition text. */
+int fl_db_flow_get(fl_db_t *db, uint64_t account, const char *name, bool with_def, fl_arena_t *a,
+                   fl_flow_row_t *out /* OUT */);
+int fl_db_flow_get_by_id(fl_db_t *db, int64_t id, fl_arena_t *a, fl_flow_row_t *out /* OUT */);
+/* Lists up to limit flows with name >= start (NULL = from the first), by name. */
+int fl_db_flow_list(fl_db_t *db, uint64_t account, const char *start, int limit, fl_arena_t *a,
+                    fl_flow_row_t **rows /* OUT */, int *n /* OUT */);
+/* Deletes the flow with all its executions, events, tasks, timers and outbox rows. */
+int fl_db_flow_delete(fl_db_t *db, int64_t flow_id);
+
+/* ---- executions ---- */
+/* FL_EEXECUTION_ALREADY_EXISTS when the name is taken in the flow. */
+int fl_db_exec_insert(fl_db_t *db, fl_exec_row_t *e /* id set on return */);
+/* Writes status, output, errors, stopped time and state. */
+int fl_db_exec_update(fl_db_t *db, const fl_exec_row_t *e);
+int fl_db_exec_get(fl_db_t *db, int64_t flow_id, const char *name, bool with_def, fl_arena_t *a,
+                   fl_exec_row_t *out /* OUT */);
+int fl_db_exec_get_by_id(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *out /* OUT */);
+
+typedef struct {
+    int64_t flow_id;
+    int64_t after_id;       /* list executions with id >= after_id */
+    int limit;
+    int status;             /* 0 = any */
+    const char *prefix;     /* ExecutionNamePrefix, NULL = any */
+    int64_t started_begin;  /* 0 = unbounded */
+    int64_t started_end;    /* 0 = unbounded */
+    bool metadata_only;
+} fl_exec_query_t;
+int fl_db_exec_list(fl_db_t *db, const fl_exec_query_t *q, fl_arena_t *a,
+                    fl_exec_row_t **rows /* OUT */, int *n /* OUT */);
+
+/* ---- history ---- */
+int fl_db_event_insert(fl_db_t *db, int64_t exec_id, const fl_event_row_t *ev);
+/* Lists up to limit events with event_id >= from. */
+int fl_db_event_list(fl_db_t *db, int64_t exec_id, int64_t from, int limit, fl_arena_t *a,
+                     fl_event_row_t **rows /* OUT */, int *n /* OUT */);
+
+/* ---- task attempts ---- */
+int fl_db_task_insert(fl_db_t *db, const fl_task_row_t *t);
+/* FL_ENOT_FOUND when absent. */
+int fl_db_task_get(fl_db_t *db, int64_t exec_id, uint32_t seq, fl_arena_t *a,
+                   fl_task_row_t *out /* OUT */);
+int fl_db_task_complete(fl_db_t *db, int64_t exec_id, uint32_t seq, const char *request_id,
+                        int64_t event_id);
+
+/* ---- timers ---- */
+int fl_db_timer_insert(fl_db_t *db, int64_t exec_id, int kind, uint32_t seq, int64_t due_ms);
+/* Deletes one timer; *found tells whether it existed (a fired timer is consumed once). */
+int fl_db_timer_delete(fl_db_t *db, int64_t id, bool *found /* OUT */);
+int fl_db_timer_delete_exec(fl_db_t *db, int64_t exec_id);
+/* Lists up to limit timers due at or before now, earliest first. */
+int fl_db_timer_due(fl_db_t *db, int64_t now_ms, int limit, fl_arena_t *a,
+                    fl_timer_row_t **rows /* OUT */, int *n /* OUT */);
+/* Earliest due time of any timer, or INT64_MAX. */
+int fl_db_timer_next(fl_db_t *db, int64_t *due_ms /* OUT */);
+
+/* ---- outbox ---- */
+int fl_db_outbox_insert(fl_db_t *db, int64_t exec_id, uint32_t seq, const char *payload,
+                        int64_t now_ms);
+int fl_db_outbox_delete(fl_db_t *db, int64_t id, bool *found /* OUT */);
+int fl_db_outbox_delete_exec(fl_db_t *db, int64_t exec_id);
+int fl_db_outbox_retry(fl_db_t *db, int64_t id, int64_t next_ms);
+int fl_db_outbox_due(fl_db_t *db, int64_t now_ms, int limit, fl_arena_t *a,
+                     fl_outbox_row_t **rows /* OUT */, int *n /* OUT */);
+
+#endif
