@@ -22,6 +22,7 @@
 typedef struct {
     fl_store_t *store;
     fl_keys_t *keys;
+    fl_nonces_t *nonces;
     fl_engine_t engine;
     uint8_t token_key[FL_TOKEN_KEY_LEN];
     const char *region;       /* cn-hangzhou */

@@ -90,7 +90,8 @@ int api_int_param(const api_req_t *rq, api_resp_t *rs, const char *name, long lo
 
 /* ---- signatures ---- */
 
-static int check_time(api_req_t *rq, api_resp_t *rs, const char *name, const char *ts)
+static int check_time(api_req_t *rq, api_resp_t *rs, const char *name, const char *ts,
+                      int64_t *signed_ms)
 {
     int64_t t;
     if (fl_time_parse(ts, &t) != FL_OK)
@@ -101,6 +102,7 @@ static int check_time(api_req_t *rq, api_resp_t *rs, const char *name, const cha
         fl_time_iso_sec(rq->now_ms, now);
         return api_err(rs, FL_EREQUEST_TIME_TOO_SKEWED, ts, now);
     }
+    *signed_ms = t;
     return FL_OK;
 }
 
@@ -108,6 +110,17 @@ static int lookup_key(api_req_t *rq, api_resp_t *rs, const char *ak, char *secre
 {
     if (!fl_keys_get(rq->api->keys, ak, secret, len, &rq->account))
         return api_err(rs, FL_EINVALID_ACCESS_KEY_ID, ak);
+    return FL_OK;
+}
+
+/* Only requests with a valid signature consume their nonce, so a forger cannot burn them. */
+static int check_nonce(api_req_t *rq, api_resp_t *rs, const char *ak, const char *nonce,
+                       int64_t signed_ms)
+{
+    if (!*nonce)
+        return api_invalid(rs, "the signature nonce must not be empty.");
+    if (fl_nonces_check(rq->api->nonces, ak, nonce, signed_ms, rq->now_ms) != FL_OK)
+        return api_err(rs, FL_ESIGNATURE_NONCE_USED);
     return FL_OK;
 }
 
@@ -125,16 +138,18 @@ static int verify_v1(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr)
     if (api_param(rq, "SecurityToken"))
         return api_invalid(rs, "SecurityToken (STS) is not supported by this server.");
     char secret[256];
-    int rc = lookup_key(rq, rs, api_param(rq, "AccessKeyId"), secret, sizeof secret);
+    int64_t signed_ms = 0;
+    const char *ak = api_param(rq, "AccessKeyId");
+    int rc = lookup_key(rq, rs, ak, secret, sizeof secret);
     if (!rc)
-        rc = check_time(rq, rs, "Timestamp", api_param(rq, "Timestamp"));
+        rc = check_time(rq, rs, "Timestamp", api_param(rq, "Timestamp"), &signed_ms);
     if (rc)
         return rc;
     char sig[29];
     fl_sign_v1(hr->method, rq->params, rq->n_params, secret, sig);
     if (!fl_sign_equal(sig, api_param(rq, "Signature")))
         return api_err(rs, FL_ESIGNATURE_NOT_MATCH);
-    return FL_OK;
+    return check_nonce(rq, rs, ak, api_param(rq, "SignatureNonce"), signed_ms);
 }
 
 static const char *v3_required[] = {"x-acs-action", "x-acs-content-sha256", "x-acs-date",
@@ -178,9 +193,10 @@ static int verify_v3(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr, con
         p += n + (e ? 1 : 0);
     }
     char secret[256];
+    int64_t signed_ms = 0;
     int rc = lookup_key(rq, rs, ak, secret, sizeof secret);
     if (!rc)
-        rc = check_time(rq, rs, "x-acs-date", hr->header(hr->conn, "x-acs-date"));
+        rc = check_time(rq, rs, "x-acs-date", hr->header(hr->conn, "x-acs-date"), &signed_ms);
     if (rc)
         return rc;
     char body_hash[65];
@@ -192,7 +208,7 @@ static int verify_v3(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr, con
     fl_sign_v3(&r, secret, want);
     if (!fl_sign_equal(want, sig))
         return api_err(rs, FL_ESIGNATURE_NOT_MATCH);
-    return FL_OK;
+    return check_nonce(rq, rs, ak, hr->header(hr->conn, "x-acs-signature-nonce"), signed_ms);
 }
 
 /* ---- the request path ---- */

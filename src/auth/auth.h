@@ -99,4 +99,17 @@ void fl_keys_put(fl_keys_t *k, const char *ak, const char *secret, uint64_t acco
 bool fl_keys_get(fl_keys_t *k, const char *ak, char *secret, size_t secret_len,
                  uint64_t *account /* OUT */);
 
+/* ---- Nonce replay protection (nonce.c) ---- */
+
+typedef struct fl_nonces fl_nonces_t; /* thread-safe */
+
+/* Remembers up to capacity nonces; window_ms is the signature timestamp window. */
+fl_nonces_t *fl_nonces_new(size_t capacity, int64_t window_ms);
+void fl_nonces_free(fl_nonces_t *n); /* NULL-safe */
+/* Records (ak, nonce) of a request signed at signed_ms. Returns FL_OK when it was not seen
+ * before, or FL_ESIGNATURE_NONCE_USED (also when the request is older than what the
+ * bounded memory can vouch for). */
+int fl_nonces_check(fl_nonces_t *n, const char *ak, const char *nonce, int64_t signed_ms,
+                    int64_t now_ms);
+
 #endif

@@ -317,6 +317,7 @@ int main(int argc, char **argv)
     fl_api_t api = {
         .store = st,
         .keys = fl_keys_new(),
+        .nonces = fl_nonces_new(1000000, 15 * 60 * 1000),
         .region = cfg.region,
         .max_body = 1024 * 1024,
         .max_payload = 64 * 1024,
@@ -356,6 +357,7 @@ int main(int argc, char **argv)
     fl_store_close(st);
     fl_engine_cache_clear();
     fl_keys_free(api.keys);
+    fl_nonces_free(api.nonces);
     curl_global_cleanup();
     return 0;
 }

@@ -1,0 +1,310 @@
+/*
+ * main.c - flowctl, the command-line client of flowd (and of CloudFlow itself).
+ *
+ *   flowctl [options] call <Action> [--<Param> <value> | --<Param>=<value>]...
+ *
+ * Parses options and action parameters (a value "@file" is read from the file, "@@x" is
+ * the literal "@x"), sends one signed request through client.c and prints the JSON reply.
+ * Exit status: 0 success, 1 error reply (HTTP status >= 400 or a "Code" in the body),
+ * 2 usage or transport failure.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cli/cli.h"
+
+#define EXIT_ERR_REPLY 1
+#define EXIT_USAGE 2
+#define EXIT_TRANSPORT 2
+#define MAX_FILE_BYTES (64L * 1024 * 1024)
+
+static const char usage_text[] =
+    "usage: flowctl [options] call <Action> [--<Param> <value>]...\n"
+    "\n"
+    "Signs and sends one CloudFlow (fnf 2019-03-15) API call and prints the JSON reply.\n"
+    "\n"
+    "Parameters:\n"
+    "  --<Param> <value>, --<Param>=<value>\n"
+    "                          an action parameter, e.g. --Name my-flow --Input '{\"a\":1}'\n"
+    "                          a value @file is read from file (--Definition @flow.yaml);\n"
+    "                          @@x stands for the literal @x\n"
+    "\n"
+    "Options (before or after the action):\n"
+    "  --endpoint URL          server URL (env FLOWD_ENDPOINT, default http://127.0.0.1:8080)\n"
+    "  --access-key-id ID      access key id (env FLOWD_ACCESS_KEY_ID)\n"
+    "  --access-key-secret S   access key secret (env FLOWD_ACCESS_KEY_SECRET)\n"
+    "  --sign v1|v3            signature version: v1 HMAC-SHA1 (default) or v3 ACS3-HMAC-SHA256\n"
+    "  --method GET|POST       HTTP method (default GET for Describe*, List*,\n"
+    "                          GetExecutionHistory and UpdateMapRun, POST otherwise)\n"
+    "  --verbose               print the signing text, request line and status to stderr\n"
+    "  -h, --help              print this help\n"
+    "\n"
+    "Flags win over environment variables.\n"
+    "Exit status: 0 success, 1 error reply (prints Code: Message), 2 usage or transport error.\n";
+
+/* Parsed command line; param keys and values are owned (freed by opts_close). */
+typedef struct {
+    const char *endpoint;
+    const char *ak_id;
+    const char *ak_secret;
+    const char *sign;
+    const char *method;
+    bool verbose;
+    bool help;
+    const char *verb;
+    const char *action;
+    fl_kv_t *params;
+    size_t n_params;
+} opts_t;
+
+static void opts_close(opts_t *o)
+{
+    for (size_t i = 0; i < o->n_params; i++) {
+        free((char *)o->params[i].key);
+        free((char *)o->params[i].val);
+    }
+    free(o->params);
+}
+
+/* Reads the whole file into a new string; NULL with a message on stderr on failure. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "flowctl: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    fl_buf_t b;
+    fl_buf_init(&b);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        fl_buf_append(&b, chunk, n);
+        if (b.len > (size_t)MAX_FILE_BYTES)
+            break;
+    }
+    bool bad = ferror(f) || b.len > (size_t)MAX_FILE_BYTES;
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "flowctl: cannot read %s: %s\n", path,
+                b.len > (size_t)MAX_FILE_BYTES ? "file too large" : "read error");
+        fl_buf_free(&b);
+        return NULL;
+    }
+    if (memchr(b.data ? b.data : "", 0, b.len)) {
+        fprintf(stderr, "flowctl: %s holds a NUL byte\n", path);
+        fl_buf_free(&b);
+        return NULL;
+    }
+    return fl_buf_take(&b);
+}
+
+/* Resolves a parameter value: "@file" -> file contents, "@@x" -> "@x", else a copy. */
+static char *param_value(const char *v)
+{
+    if (v[0] == '@' && v[1] == '@')
+        return xstrdup(v + 1);
+    if (v[0] == '@')
+        return read_file(v + 1);
+    return xstrdup(v);
+}
+
+/* Option names that take a value, and where each goes. */
+static const char **option_slot(opts_t *o, const char *name, size_t len)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } tab[] = {
+        {"endpoint", offsetof(opts_t, endpoint)},
+        {"access-key-id", offsetof(opts_t, ak_id)},
+        {"access-key-secret", offsetof(opts_t, ak_secret)},
+        {"sign", offsetof(opts_t, sign)},
+        {"method", offsetof(opts_t, method)},
+    };
+    for (size_t i = 0; i < FL_ARRAY_LEN(tab); i++)
+        if (strlen(tab[i].name) == len && memcmp(tab[i].name, name, len) == 0)
+            return (const char **)((char *)o + tab[i].off);
+    return NULL;
+}
+
+/* Fills o from argv; returns 0, or EXIT_USAGE after printing why. */
+static int parse_args(int argc, char **argv, opts_t *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            o->help = true;
+            continue;
+        }
+        if (strcmp(a, "--verbose") == 0) {
+            o->verbose = true;
+            continue;
+        }
+        if (a[0] != '-' || a[1] != '-' || a[2] == 0) {
+            if (a[0] == '-' && a[1] != 0) {
+                fprintf(stderr, "flowctl: unknown option %s\n", a);
+                return EXIT_USAGE;
+            }
+            if (!o->verb) {
+                o->verb = a;
+            } else if (!o->action) {
+                o->action = a;
+            } else {
+                fprintf(stderr, "flowctl: unexpected argument '%s'\n", a);
+                return EXIT_USAGE;
+            }
+            continue;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const char *val = eq ? eq + 1 : NULL;
+        if (nlen == 0) {
+            fprintf(stderr, "flowctl: bad argument %s\n", a);
+            return EXIT_USAGE;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "flowctl: %s needs a value\n", a);
+                return EXIT_USAGE;
+            }
+            val = argv[++i];
+        }
+        const char **slot = option_slot(o, name, nlen);
+        if (slot) {
+            *slot = val;
+            continue;
+        }
+        char *v = param_value(val);
+        if (!v)
+            return EXIT_USAGE;
+        o->params = xrealloc(o->params, (o->n_params + 1) * sizeof *o->params);
+        o->params[o->n_params].key = xstrndup(name, nlen);
+        o->params[o->n_params].val = v;
+        o->n_params++;
+    }
+    return 0;
+}
+
+static const char *flag_or_env(const char *flag, const char *env, const char *dflt)
+{
+    if (flag)
+        return flag;
+    const char *e = getenv(env);
+    return e && *e ? e : dflt;
+}
+
+/* Prints "<Code>: <Message>" for an error reply; root may be NULL (body not JSON). */
+static void print_error(json_t *root, long status, const fl_buf_t *body)
+{
+    const char *code = NULL, *msg = NULL;
+    if (json_is_object(root)) {
+        code = json_string_value(json_object_get(root, "Code"));
+        msg = json_string_value(json_object_get(root, "Message"));
+    }
+    if (code)
+        fprintf(stderr, "%s: %s\n", code, msg ? msg : "");
+    else
+        fprintf(stderr, "HTTP %ld: %s\n", status, msg ? msg : body->len ? body->data : "");
+}
+
+int main(int argc, char **argv)
+{
+    int rc = EXIT_USAGE;
+    opts_t o;
+    memset(&o, 0, sizeof o);
+    fl_buf_t body;
+    fl_buf_init(&body);
+    json_t *root = NULL;
+    char *text = NULL;
+    bool curl_ready = false;
+
+    if (parse_args(argc, argv, &o) != 0)
+        goto out;
+    if (o.help) {
+        fputs(usage_text, stdout);
+        rc = 0;
+        goto out;
+    }
+    if (!o.verb || strcmp(o.verb, "call") != 0 || !o.action) {
+        if (o.verb && strcmp(o.verb, "call") != 0)
+            fprintf(stderr, "flowctl: unknown command '%s'\n", o.verb);
+        fputs(usage_text, stderr);
+        goto out;
+    }
+
+    fl_cli_req_t rq = {
+        .endpoint = flag_or_env(o.endpoint, "FLOWD_ENDPOINT", "http://127.0.0.1:8080"),
+        .ak_id = flag_or_env(o.ak_id, "FLOWD_ACCESS_KEY_ID", NULL),
+        .ak_secret = flag_or_env(o.ak_secret, "FLOWD_ACCESS_KEY_SECRET", NULL),
+        .verbose = o.verbose,
+        .action = o.action,
+        .params = o.params,
+        .n_params = o.n_params,
+    };
+    if (o.sign && strcmp(o.sign, "v1") != 0 && strcmp(o.sign, "v3") != 0) {
+        fprintf(stderr, "flowctl: --sign must be v1 or v3\n");
+        goto out;
+    }
+    rq.v3 = o.sign && strcmp(o.sign, "v3") == 0;
+    if (o.method && strcmp(o.method, "GET") != 0 && strcmp(o.method, "POST") != 0) {
+        fprintf(stderr, "flowctl: --method must be GET or POST\n");
+        goto out;
+    }
+    rq.method = o.method ? o.method : fl_cli_action_is_get(o.action) ? "GET" : "POST";
+    if (!rq.ak_id || !rq.ak_secret) {
+        fprintf(stderr, "flowctl: set --access-key-id and --access-key-secret "
+                        "(or FLOWD_ACCESS_KEY_ID and FLOWD_ACCESS_KEY_SECRET)\n");
+        goto out;
+    }
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "flowctl: curl_global_init failed\n");
+        rc = EXIT_TRANSPORT;
+        goto out;
+    }
+    curl_ready = true;
+    long status = 0;
+    char err[CURL_ERROR_SIZE + 256];
+    if (fl_cli_call(&rq, &body, &status, err, sizeof err) != FL_OK) {
+        fprintf(stderr, "flowctl: %s\n", err);
+        rc = EXIT_TRANSPORT;
+        goto out;
+    }
+
+    json_error_t jerr;
+    root = body.len ? json_loadb(body.data, body.len, JSON_DECODE_ANY, &jerr) : NULL;
+    if (status >= 400 || (json_is_object(root) && json_object_get(root, "Code"))) {
+        print_error(root, status, &body);
+        rc = EXIT_ERR_REPLY;
+        goto out;
+    }
+    if (!root) {
+        fprintf(stderr, "flowctl: reply is not JSON (HTTP %ld): %s\n", status,
+                body.len ? body.data : "(empty)");
+        rc = EXIT_ERR_REPLY;
+        goto out;
+    }
+    text = json_dumps(root, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (!text) {
+        fprintf(stderr, "flowctl: cannot print the reply\n");
+        rc = EXIT_ERR_REPLY;
+        goto out;
+    }
+    printf("%s\n", text);
+    rc = 0;
+out:
+    free(text);
+    json_decref(root);
+    fl_buf_free(&body);
+    opts_close(&o);
+    if (curl_ready)
+        curl_global_cleanup();
+    return rc;
+}
