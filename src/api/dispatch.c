@@ -256,7 +256,8 @@ static int route(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr)
     /* The V3 signature covers the query parameters only; keep them apart. */
     size_t n_query = n;
     fl_kv_t *query = fl_arena_alloc(rq->a, (n ? n : 1) * sizeof *query);
-    memcpy(query, kv, n * sizeof *kv);
+    if (n)
+        memcpy(query, kv, n * sizeof *kv);
 
     if (hr->body_len > 0) {
         const char *ct = hr->header(hr->conn, "content-type");

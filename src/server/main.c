@@ -328,6 +328,7 @@ int main(int argc, char **argv)
     api.engine.max_payload = api.max_payload;
     fl_db_keys_each(fl_store_reader(st), load_key, api.keys);
 
+    fl_store_arm_faults();
     fl_worker_t *w = NULL;
     if (fl_worker_start(&api.engine, st, &w) != FL_OK) {
         fprintf(stderr, "flowd: cannot start the worker\n");
@@ -343,8 +344,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (s.created_key)
-        printf("flowd: created account %llu with access key %s (secret in %s)\n",
-               (unsigned long long)s.account, s.ak, cred_path);
+        printf("flowd: created account %llu with a root access key (saved in %s):\n"
+               "  FLOWD_ACCESS_KEY_ID=%s\n  FLOWD_ACCESS_KEY_SECRET=%s\n",
+               (unsigned long long)s.account, cred_path, s.ak, s.secret);
     printf("flowd %s: listening on http://%s:%d (account %llu, data %s)\n", "0.1", host, bound,
            (unsigned long long)s.account, cfg.data);
     fflush(stdout);

@@ -155,7 +155,9 @@ struct fl_db {
     sqlite3 *h;
     sqlite3_stmt *stmt[Q__COUNT];
     bool kicked; /* the current write job inserted timer/outbox rows */
-    fl_db_t *next_reader; /* list of reader connections, for close */
+    bool writer; /* the writer thread's connection */
+    fl_db_t *next_reader; /* in the store's idle list */
+    fl_store_t *store;
 };
 
 struct job {
@@ -176,21 +178,30 @@ struct fl_store {
     struct job *head, *tail;
     bool stopping;
     pthread_key_t reader_key;
-    fl_db_t *readers; /* all reader connections (guarded by mu) */
+    fl_db_t *idle;    /* read connections of threads that ended, for reuse (guarded by mu) */
+    int n_idle;
     void (*on_commit)(void *);
     void *on_commit_arg;
 };
 
-/* Fault injection: FL_FAULT_STORE=N fails the Nth statement executed by this process. */
+/* Fault injection for tests: with FL_FAULT_STORE=N, the Nth statement (or COMMIT) that the
+ * writer runs after fl_store_arm_faults() fails as an I/O error would. Reads never fail,
+ * so background polling cannot consume the fault. */
 static atomic_long fault_at = -1;
 static atomic_long fault_count;
+static atomic_bool fault_armed;
 
-static int fault_hit(void)
+static int fault_hit(const fl_db_t *db)
 {
     long at = atomic_load(&fault_at);
-    if (at < 0)
+    if (at < 0 || !atomic_load(&fault_armed) || !db->writer)
         return 0;
     return atomic_fetch_add(&fault_count, 1) + 1 == at;
+}
+
+void fl_store_arm_faults(void)
+{
+    atomic_store(&fault_armed, true);
 }
 
 static int db_exec(fl_db_t *db, const char *sql)
@@ -215,6 +226,7 @@ static fl_db_t *db_open(const char *path, bool writer)
         return NULL;
     }
     sqlite3_busy_timeout(db->h, 5000);
+    db->writer = writer;
     if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;") ||
         (writer && db_exec(db, schema_sql))) {
         sqlite3_close(db->h);
@@ -252,7 +264,7 @@ static sqlite3_stmt *stmt(fl_db_t *db, int q)
 /* Steps s; returns SQLITE_ROW, SQLITE_DONE, or another code (logged). */
 static int step(fl_db_t *db, sqlite3_stmt *s)
 {
-    if (fault_hit()) {
+    if (fault_hit(db)) {
         fl_warn("sqlite: injected fault at %s", sqlite3_sql(s));
         return SQLITE_IOERR;
     }
@@ -347,7 +359,7 @@ static void *writer_main(void *arg)
             }
             db_exec(db, "RELEASE job");
         }
-        if (!crc && (fault_hit() || db_exec(db, "COMMIT"))) {
+        if (!crc && (fault_hit(db) || db_exec(db, "COMMIT"))) {
             fl_error("sqlite: group commit failed; rolling back the batch");
             crc = FL_EINTERNAL;
         }
@@ -401,9 +413,24 @@ void fl_db_kick(fl_db_t *db)
     db->kicked = true;
 }
 
-static void reader_forget(void *p)
+/* Keeps at most this many idle read connections; threads come and go with HTTP
+ * connections, and opening a connection costs more than a query. */
+#define MAX_IDLE_READERS 64
+
+/* Thread-exit destructor of a read connection: back to the idle list, or closed. */
+static void reader_release(void *p)
 {
-    (void)p; /* readers are closed by fl_store_close, which owns the list */
+    fl_db_t *db = p;
+    fl_store_t *st = db->store;
+    pthread_mutex_lock(&st->mu);
+    if (st->n_idle < MAX_IDLE_READERS) {
+        db->next_reader = st->idle;
+        st->idle = db;
+        st->n_idle++;
+        db = NULL;
+    }
+    pthread_mutex_unlock(&st->mu);
+    db_close(db);
 }
 
 int fl_store_open(const char *path, fl_store_t **out)
@@ -423,7 +450,7 @@ int fl_store_open(const char *path, fl_store_t **out)
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->work_cv, NULL);
     pthread_cond_init(&st->done_cv, NULL);
-    pthread_key_create(&st->reader_key, reader_forget);
+    pthread_key_create(&st->reader_key, reader_release);
     if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
         db_close(st->writer);
         free(st->path);
@@ -444,7 +471,13 @@ void fl_store_close(fl_store_t *st)
     pthread_mutex_unlock(&st->mu);
     pthread_join(st->thread, NULL);
     db_close(st->writer);
-    fl_db_t *r = st->readers;
+    /* The calling thread's own reader is not idle yet: close it too. */
+    fl_db_t *own = pthread_getspecific(st->reader_key);
+    if (own) {
+        pthread_setspecific(st->reader_key, NULL);
+        db_close(own);
+    }
+    fl_db_t *r = st->idle;
     while (r) {
         fl_db_t *n = r->next_reader;
         db_close(r);
@@ -463,13 +496,19 @@ fl_db_t *fl_store_reader(fl_store_t *st)
     fl_db_t *db = pthread_getspecific(st->reader_key);
     if (db)
         return db;
-    db = db_open(st->path, false);
-    FL_ASSERT(db != NULL); /* the file opened fine for the writer a moment ago */
-    pthread_setspecific(st->reader_key, db);
     pthread_mutex_lock(&st->mu);
-    db->next_reader = st->readers;
-    st->readers = db;
+    db = st->idle;
+    if (db) {
+        st->idle = db->next_reader;
+        st->n_idle--;
+    }
     pthread_mutex_unlock(&st->mu);
+    if (!db) {
+        db = db_open(st->path, false);
+        FL_ASSERT(db != NULL); /* the file opened fine for the writer a moment ago */
+        db->store = st;
+    }
+    pthread_setspecific(st->reader_key, db);
     return db;
 }
 

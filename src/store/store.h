@@ -129,7 +129,9 @@ fl_db_t *fl_store_reader(fl_store_t *st);
 /* Marks that the current write job inserted timer/outbox rows (wake the worker after). */
 void fl_db_kick(fl_db_t *db);
 
-/* Fault injection for tests: when FL_FAULT_STORE=N is set, the Nth statement fails. */
+/* Fault injection for tests: when FL_FAULT_STORE=N is set, the Nth statement (or commit)
+ * that the writer runs after this call fails. Called by flowd once it is set up. */
+void fl_store_arm_faults(void);
 
 /* ---- meta and keys ---- */
 int fl_db_meta_get(fl_db_t *db, const char *key, fl_arena_t *a, char **val /* OUT */, size_t *len /* OUT */);
