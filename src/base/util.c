@@ -94,7 +94,11 @@ int fl_time_parse(const char *s, int64_t *ms)
     if (digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
         digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
         return FL_EINVALID_ARGUMENT;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 60)
+        return FL_EINVALID_ARGUMENT;
+    if (d < 1 || d > mdays[mo - 1] + (mo == 2 && leap))
         return FL_EINVALID_ARGUMENT;
     const char *p = s + 19;
     if (*p == '.') {
@@ -116,7 +120,7 @@ int fl_time_parse(const char *s, int64_t *ms)
         p++;
     } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
         int oh, om;
-        if (digits(p + 1, 2, &oh) || digits(p + 4, 2, &om))
+        if (digits(p + 1, 2, &oh) || digits(p + 4, 2, &om) || oh > 23 || om > 59)
             return FL_EINVALID_ARGUMENT;
         off = (oh * 60 + om) * 60 * (*p == '+' ? 1 : -1);
         p += 6;

@@ -524,7 +524,8 @@ int fl_db_meta_get(fl_db_t *db, const char *key, fl_arena_t *a, char **val, size
     if (rc == SQLITE_ROW) {
         *len = (size_t)sqlite3_column_bytes(s, 0);
         *val = fl_arena_alloc(a, *len + 1);
-        memcpy(*val, sqlite3_column_blob(s, 0), *len);
+        if (*len) /* an empty blob reads as NULL */
+            memcpy(*val, sqlite3_column_blob(s, 0), *len);
         done(s);
         return FL_OK;
     }
