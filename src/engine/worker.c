@@ -55,6 +55,17 @@ struct fl_worker {
     int n_calls;
 };
 
+/* Applies a background command. An execution that ended or vanished meanwhile is not an
+ * error: the timer or result simply has nothing left to do. */
+static int apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const fl_cmd_t *cmd)
+{
+    int rc = fl_engine_apply(eng, db, exec_id, cmd, NULL, NULL);
+    if (rc == FL_EEXECUTION_NOT_EXISTS || rc == FL_ETASK_ALREADY_COMPLETED ||
+        rc == FL_EEXECUTION_ALREADY_COMPLETED)
+        return FL_OK;
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Timers                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
@@ -78,11 +89,7 @@ static int timers_job(fl_db_t *db, void *arg)
             continue; /* already consumed (or the execution ended) */
         fl_cmd_t cmd = {.kind = FL_CMD_TIMER, .now_ms = j->now_ms, .seq = j->rows[i].seq,
                         .timer_kind = j->rows[i].kind};
-        rc = fl_engine_apply(j->eng, db, j->rows[i].exec_id, &cmd, NULL, NULL);
-        if (rc == FL_EEXECUTION_NOT_EXISTS || rc == FL_ETASK_ALREADY_COMPLETED ||
-            rc == FL_EEXECUTION_ALREADY_COMPLETED)
-            rc = FL_OK;
-        if (rc)
+        if ((rc = apply(j->eng, db, j->rows[i].exec_id, &cmd)))
             return rc;
     }
     return FL_OK;
@@ -295,11 +302,7 @@ static int results_job(fl_db_t *db, void *arg)
         r->cmd.data = r->data;
         r->cmd.error = r->error;
         r->cmd.cause = r->cause;
-        rc = fl_engine_apply(j->eng, db, r->exec_id, &r->cmd, NULL, NULL);
-        if (rc == FL_EEXECUTION_NOT_EXISTS || rc == FL_ETASK_ALREADY_COMPLETED ||
-            rc == FL_EEXECUTION_ALREADY_COMPLETED)
-            rc = FL_OK;
-        if (rc)
+        if ((rc = apply(j->eng, db, r->exec_id, &r->cmd)))
             return rc;
     }
     return FL_OK;

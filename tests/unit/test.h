@@ -60,4 +60,12 @@ void fl_test_register(const char *name, const char *file, fl_test_fn fn);
             FAIL_AT("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);                 \
     } while (0)
 
+/* Under AddressSanitizer, fails the test when memory it allocated has leaked. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define LEAK_CHECK() ASSERT_EQ(__lsan_do_recoverable_leak_check(), 0)
+#else
+#define LEAK_CHECK() ((void)0)
+#endif
+
 #endif

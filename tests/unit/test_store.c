@@ -14,13 +14,6 @@
 #include "store/store.h"
 #include "test.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define LEAK_CHECK() ASSERT_EQ(__lsan_do_recoverable_leak_check(), 0)
-#else
-#define LEAK_CHECK() ((void)0)
-#endif
-
 /* ---------------------------------------------------------------------------------------- */
 /* Fixture                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
