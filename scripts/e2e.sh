@@ -35,4 +35,7 @@ if [ $# -gt 0 ]; then
 else
   files=(*.test.js)
 fi
-exec node --test --test-reporter=tap --test-concurrency=2 "${files[@]}"
+# --test-concurrency needs Node.js 20; Debian 12's own nodejs is 18.
+conc=()
+[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] && conc=(--test-concurrency=2)
+exec node --test --test-reporter=tap "${conc[@]}" "${files[@]}"
