@@ -316,11 +316,13 @@ static bool inflight(fl_worker_t *w, int64_t id)
     return false;
 }
 
-/* Starts sending due outbox rows; rows that cannot be sent fail their task at once. */
-static void start_dispatches(fl_worker_t *w)
+/* Starts sending due outbox rows; rows that cannot be sent fail their task at once.
+ * Returns true when due rows may remain that were not started for lack of slots. */
+static bool start_dispatches(fl_worker_t *w)
 {
     if (w->n_calls >= MAX_INFLIGHT)
-        return;
+        return true;
+    bool more = false;
     fl_arena_t a;
     fl_arena_init(&a);
     fl_outbox_row_t *rows = NULL;
@@ -329,7 +331,12 @@ static void start_dispatches(fl_worker_t *w)
     result_t bad[MAX_INFLIGHT * 2];
     int n_bad = 0;
     if (fl_db_outbox_due(fl_store_reader(w->st), now, MAX_INFLIGHT * 2, &a, &rows, &n) == FL_OK) {
-        for (int i = 0; i < n && w->n_calls < MAX_INFLIGHT; i++) {
+        more = n == MAX_INFLIGHT * 2;
+        for (int i = 0; i < n; i++) {
+            if (w->n_calls >= MAX_INFLIGHT) {
+                more = true;
+                break;
+            }
             if (inflight(w, rows[i].id))
                 continue;
             const char *why = NULL;
@@ -358,10 +365,11 @@ static void start_dispatches(fl_worker_t *w)
             free(bad[i].cause);
         }
     }
+    return more;
 }
 
-/* Collects finished calls and applies their results in one write. */
-static void finish_dispatches(fl_worker_t *w)
+/* Collects finished calls and applies their results in one write; returns how many. */
+static int finish_dispatches(fl_worker_t *w)
 {
     result_t res[MAX_INFLIGHT];
     int n = 0;
@@ -383,7 +391,7 @@ static void finish_dispatches(fl_worker_t *w)
         call_free(c);
     }
     if (!n)
-        return;
+        return 0;
     results_job_t j = {w->eng, res, n, fl_now_ms()};
     int rc = fl_store_write(w->st, results_job, &j);
     if (rc)
@@ -394,6 +402,7 @@ static void finish_dispatches(fl_worker_t *w)
         free(res[i].error);
         free(res[i].cause);
     }
+    return n;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -405,10 +414,10 @@ static void *worker_main(void *arg)
     fl_worker_t *w = arg;
     while (!w->stopping) {
         int fired = fire_timers(w);
-        start_dispatches(w);
+        bool more = start_dispatches(w);
         int running = 0;
         curl_multi_perform(w->multi, &running);
-        finish_dispatches(w);
+        int finished = finish_dispatches(w);
 
         int64_t next = INT64_MAX;
         fl_db_timer_next(fl_store_reader(w->st), &next);
@@ -416,8 +425,8 @@ static void *worker_main(void *arg)
         int timeout = IDLE_POLL_MS;
         if (fired < 0)
             timeout = IDLE_POLL_MS; /* store trouble: back off */
-        else if (fired == 256 || next <= now)
-            timeout = 0;
+        else if (fired == 256 || next <= now || (more && (finished || w->n_calls < MAX_INFLIGHT)))
+            timeout = 0; /* work is waiting: loop again at once */
         else if (next - now < timeout)
             timeout = (int)(next - now);
         if (timeout > 0)
