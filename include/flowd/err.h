@@ -35,10 +35,18 @@
     X(SIGNATURE_NOT_MATCH, 403, "SignatureNotMatch",                                          \
       "The request signature we calculated does not match the signature you provided. "       \
       "Check your access key and signing method.")                                            \
+    X(ACCOUNT_NOT_EXISTS, 404, "AccountNotExists", "Account %s does not exist.")             \
+    X(USER_NOT_EXISTS, 404, "UserNotExists", "User %s does not exist in account %s.")          \
+    X(ACCESS_KEY_NOT_EXISTS, 404, "AccessKeyNotExists",                                       \
+      "AccessKey %s does not exist in account %s.")                                           \
+    X(POLICY_NOT_EXISTS, 404, "PolicyNotExists",                                              \
+      "Policy %s is not attached to user %s.")                                                \
     X(EXECUTION_NOT_EXISTS, 404, "ExecutionNotExists", "Execution %s for flow %s does not exist.") \
     X(FLOW_NOT_EXISTS, 404, "FlowNotExists", "Flow %s does not exist.")                        \
     X(NOT_FOUND, 404, "NotFound", "The requested path '%s' does not exist.")                   \
     X(METHOD_NOT_ALLOWED, 405, "MethodNotAllowed", "The HTTP method '%s' is not allowed.")     \
+    X(ACCOUNT_ALREADY_EXISTS, 409, "AccountAlreadyExists", "Account %s already exists.")       \
+    X(USER_ALREADY_EXISTS, 409, "UserAlreadyExists", "User %s already exists in account %s.") \
     X(CONCURRENT_UPDATE, 409, "ConcurrentUpdateError", "Update conflict, please retry.")       \
     X(FLOW_ALREADY_EXISTS, 409, "FlowAlreadyExists", "Flow %s already exists.")                \
     X(TASK_INVALID_STATE, 409, "TaskInvalidState", "Task is in an invalid state, please retry.") \

@@ -23,6 +23,8 @@ typedef struct {
     fl_store_t *store;
     fl_keys_t *keys;
     fl_nonces_t *nonces;
+    fl_throttle_t *throttle;  /* NULL = no throttling */
+    uint64_t admin_account;   /* the root keys of this account administer the instance */
     fl_engine_t engine;
     uint8_t token_key[FL_TOKEN_KEY_LEN];
     const char *region;       /* cn-hangzhou */
@@ -39,6 +41,7 @@ typedef struct {
     const char *body;
     size_t body_len;
     bool body_too_large;      /* the body passed max_body and was discarded */
+    const char *peer_ip;      /* the client's address, "" when unknown */
     const char *(*header)(void *conn, const char *name); /* case-insensitive lookup */
     void *conn;
 } fl_http_req_t;
@@ -50,6 +53,9 @@ typedef struct {
     char request_id[72];
     int retry_after; /* seconds, 0 = no Retry-After header */
 } fl_http_resp_t;
+
+/* Loads access keys and RAM users' policies from the store into api->keys (start-up). */
+int fl_api_load_identities(fl_api_t *api);
 
 /* Handles one request completely. Never fails: errors become error replies. */
 void fl_api_handle(fl_api_t *api, const fl_http_req_t *hr, fl_http_resp_t *out);
@@ -63,6 +69,10 @@ typedef struct {
     size_t n_params;
     const char *action;
     uint64_t account;          /* the caller's account */
+    const char *user;          /* the caller's RAM user, NULL for a root key */
+    const char *ak;            /* the caller's access key id (for the audit log) */
+    const char *resource;      /* what RAM checked the request against (for the audit log) */
+    const char *peer_ip;
     const char *request_id;    /* of this reply */
     const char *client_request_id; /* the RequestId parameter, NULL if absent */
     int64_t now_ms;
@@ -79,6 +89,14 @@ typedef struct {
 const char *api_param(const api_req_t *rq, const char *name);
 /* Sets an error reply from err's message template and the arguments; returns err. */
 int api_err(api_resp_t *rs, int err, ...);
+/* Sets an error reply with its own message instead of the template; returns err. */
+int api_errf(api_resp_t *rs, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Checks that the caller may perform the current action on resource (an ARN or "*"): root
+ * keys may do anything in their account; RAM users what their policies allow. FL_OK or
+ * AccessDenied naming the action and the resource. */
+int api_authorize(api_req_t *rq, api_resp_t *rs, const char *resource);
+/* The ARN of a flow of the caller's account: acs:fnf:<region>:<account>:flow/<name>. */
+const char *api_flow_arn(api_req_t *rq, const char *flow);
 /* Sets InvalidArgument with a message "Parameter error: <formatted>"; returns the code. */
 int api_invalid(api_resp_t *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -108,9 +126,15 @@ int api_merge(fl_kv_t *kv, size_t *n, const char **dup /* OUT */);
 
 /* ---- handlers ---- */
 #define FL_API_HANDLER(fn) int fn(api_req_t *rq, api_resp_t *rs);
-#define X(name, method, fn, required) FL_API_HANDLER(fn)
+#define X(name, method, fn, scope, required) FL_API_HANDLER(fn)
 #include "actions.def"
 #undef X
+
+/* ---- the action table (dispatch.c), for configuration ---- */
+size_t fl_api_action_count(void);
+const char *fl_api_action_name(size_t i);
+/* Index of an action by name, or -1. */
+int fl_api_action_index(const char *name);
 
 /* ---- reply.c ---- */
 char *api_reply_body(const api_req_t *rq, api_resp_t *rs, const char *host_id,

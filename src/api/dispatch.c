@@ -15,22 +15,35 @@
 
 typedef int (*handler_fn)(api_req_t *, api_resp_t *);
 
+enum { SCOPE_FLOW_NAME, SCOPE_FLOW, SCOPE_TOKEN, SCOPE_ALL, SCOPE_ADMIN };
+
 static const struct action {
     const char *name;
     handler_fn fn;
+    int scope;
     const char *required;
 } actions[] = {
-#define X(name, method, fn, required) {#name, fn, required},
+#define X(name, method, fn, scope, required) {#name, fn, scope, required},
 #include "actions.def"
 #undef X
 };
 
-static const struct action *action_get(const char *name)
+size_t fl_api_action_count(void)
+{
+    return FL_ARRAY_LEN(actions);
+}
+
+const char *fl_api_action_name(size_t i)
+{
+    return i < FL_ARRAY_LEN(actions) ? actions[i].name : NULL;
+}
+
+int fl_api_action_index(const char *name)
 {
     for (size_t i = 0; i < FL_ARRAY_LEN(actions); i++)
         if (strcmp(actions[i].name, name) == 0)
-            return &actions[i];
-    return NULL;
+            return (int)i;
+    return -1;
 }
 
 /* ---- helpers for handlers ---- */
@@ -60,6 +73,38 @@ int api_err(api_resp_t *rs, int err, ...)
     va_end(ap);
     rs->err = err;
     return err;
+}
+
+int api_errf(api_resp_t *rs, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rs->msg, sizeof rs->msg, fmt, ap);
+    va_end(ap);
+    rs->err = err;
+    return err;
+}
+
+const char *api_flow_arn(api_req_t *rq, const char *flow)
+{
+    return fl_arena_printf(rq->a, "acs:fnf:%s:%llu:flow/%s", rq->api->region,
+                           (unsigned long long)rq->account, flow ? flow : "");
+}
+
+int api_authorize(api_req_t *rq, api_resp_t *rs, const char *resource)
+{
+    rq->resource = resource;
+    if (!rq->user)
+        return FL_OK; /* a root key may do anything within its own account */
+    char action[96];
+    snprintf(action, sizeof action, "fnf:%s", rq->action);
+    fl_authz_ctx_t ctx = {.source_ip = rq->peer_ip, .secure_transport = false,
+                          .now_ms = rq->now_ms};
+    if (fl_keys_allowed(rq->api->keys, rq->account, rq->user, action, resource, &ctx))
+        return FL_OK;
+    return api_errf(rs, FL_EACCESS_DENIED,
+                    "The caller is not authorized to perform '%s' on resource '%s'.", action,
+                    resource);
 }
 
 int api_invalid(api_resp_t *rs, const char *fmt, ...)
@@ -106,10 +151,16 @@ static int check_time(api_req_t *rq, api_resp_t *rs, const char *name, const cha
     return FL_OK;
 }
 
+/* Resolves the access key; a disabled key is as unknown as a missing one. */
 static int lookup_key(api_req_t *rq, api_resp_t *rs, const char *ak, char *secret, size_t len)
 {
-    if (!fl_keys_get(rq->api->keys, ak, secret, len, &rq->account))
+    fl_key_info_t k;
+    rq->ak = fl_arena_strdup(rq->a, ak);
+    if (!fl_keys_get(rq->api->keys, ak, &k) || !k.enabled)
         return api_err(rs, FL_EINVALID_ACCESS_KEY_ID, ak);
+    snprintf(secret, len, "%s", k.secret);
+    rq->account = k.account;
+    rq->user = k.user[0] ? fl_arena_strdup(rq->a, k.user) : NULL;
     return FL_OK;
 }
 
@@ -159,6 +210,8 @@ static int verify_v3(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr, con
                      const fl_kv_t *query, size_t n_query)
 {
     char ak[256], sh[1024], sig[256];
+    if (hr->header(hr->conn, "x-acs-security-token") || api_param(rq, "SecurityToken"))
+        return api_invalid(rs, "SecurityToken (STS) is not supported by this server.");
     if (fl_sign_v3_parse_authz(authz, ak, sizeof ak, sh, sizeof sh, sig, sizeof sig) != FL_OK)
         return api_invalid(rs, "the Authorization header is malformed.");
     /* Every mandatory header must be covered by the signature. */
@@ -307,7 +360,8 @@ static int route(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr)
     }
     if (strcmp(version, API_VERSION) != 0)
         return api_err(rs, FL_EAPI_VERSION_NOT_SUPPORTED, version);
-    const struct action *act = action_get(action);
+    int idx = fl_api_action_index(action);
+    const struct action *act = idx >= 0 ? &actions[idx] : NULL;
     if (!act)
         return api_err(rs, FL_EACTION_NOT_SUPPORTED, action);
     rq->action = act->name;
@@ -324,11 +378,75 @@ static int route(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr)
             return api_err(rs, FL_EMISSING_REQUIRED_PARAMS, name);
         p += len + (e ? 1 : 0);
     }
+    if (api->throttle &&
+        fl_throttle_take(api->throttle, rq->account, (size_t)(act - actions), rq->now_ms,
+                         &rs->retry_after) != FL_OK)
+        return api_err(rs, FL_ERESOURCE_THROTTLED);
+    switch (act->scope) {
+    case SCOPE_FLOW_NAME:
+        rc = api_authorize(rq, rs, api_flow_arn(rq, api_param(rq, "Name")));
+        break;
+    case SCOPE_FLOW:
+        rc = api_authorize(rq, rs, api_flow_arn(rq, api_param(rq, "FlowName")));
+        break;
+    case SCOPE_ALL:
+        rc = api_authorize(rq, rs, "*");
+        break;
+    case SCOPE_ADMIN:
+        rq->resource = fl_arena_printf(rq->a, "acs:fnf:%s:%llu:*", api->region,
+                                       (unsigned long long)rq->account);
+        if (rq->user)
+            rc = api_errf(rs, FL_EACCESS_DENIED,
+                          "The caller is not authorized to perform 'fnf:%s': administrative "
+                          "actions need a root access key.", act->name);
+        break;
+    default: /* SCOPE_TOKEN: the handler checks once it has verified the token */
+        break;
+    }
+    if (rc)
+        return rc;
     rs->err = FL_OK;
     rc = act->fn(rq, rs);
     if (rc && !rs->err)
         api_err(rs, rc);
     return rc;
+}
+
+/* Copies s for a log line, replacing what could forge or break the line (spaces, control
+ * characters, non-ASCII) with '?'. */
+static const char *log_safe(fl_arena_t *a, const char *s)
+{
+    if (!s || !*s)
+        return "-";
+    char *c = fl_arena_strndup(a, s, strnlen(s, 256));
+    for (char *p = c; *p; p++)
+        if (*p <= ' ' || *p >= 127 || *p == '"' || *p == '=')
+            *p = '?';
+    return c;
+}
+
+/* One structured log line per request turned away for who sent it or how often: never a
+ * secret, only the key id, account, action and resource. */
+static void audit(const api_req_t *rq, const api_resp_t *rs)
+{
+    switch (rs->err) {
+    case FL_EACCESS_DENIED:
+    case FL_EINVALID_ACCESS_KEY_ID:
+    case FL_ESIGNATURE_NOT_MATCH:
+    case FL_EREQUEST_TIME_TOO_SKEWED:
+    case FL_ESIGNATURE_NONCE_USED:
+    case FL_ERESOURCE_THROTTLED:
+        break;
+    default:
+        return;
+    }
+    fl_log(FL_LOG_WARN,
+           "audit: denied code=%s account=%llu key=%s user=%s action=%s resource=%s ip=%s "
+           "request=%s",
+           fl_err_code(rs->err), (unsigned long long)rq->account, log_safe(rq->a, rq->ak),
+           log_safe(rq->a, rq->user), log_safe(rq->a, rq->action),
+           log_safe(rq->a, rq->resource), log_safe(rq->a, rq->peer_ip),
+           log_safe(rq->a, rq->request_id));
 }
 
 void fl_api_handle(fl_api_t *api, const fl_http_req_t *hr, fl_http_resp_t *out)
@@ -337,9 +455,11 @@ void fl_api_handle(fl_api_t *api, const fl_http_req_t *hr, fl_http_resp_t *out)
     fl_arena_init(&a);
     char rid[37];
     fl_uuid(rid, true);
-    api_req_t rq = {.api = api, .a = &a, .request_id = rid, .now_ms = fl_now_ms()};
+    api_req_t rq = {.api = api, .a = &a, .request_id = rid, .now_ms = fl_now_ms(),
+                    .peer_ip = hr->peer_ip ? hr->peer_ip : ""};
     api_resp_t rs = {0};
     route(&rq, &rs, hr);
+    audit(&rq, &rs);
     const char *host = hr->header(hr->conn, "host");
     out->body = api_reply_body(&rq, &rs, host ? host : "flowd", &out->status);
     snprintf(out->request_id, sizeof out->request_id, "%s", rq.request_id);

@@ -136,8 +136,16 @@ int h_start_execution(api_req_t *rq, api_resp_t *rs)
     } else {
         input = "{}";
     }
-    if (api_param(rq, "CallbackFnFTaskToken"))
+    const char *parent = api_param(rq, "CallbackFnFTaskToken");
+    if (parent) {
+        /* Ownership comes first: another account's token is not even looked at. */
+        fl_token_t t;
+        if (fl_token_verify(rq->api->token_key, parent, strlen(parent), &t) != FL_OK)
+            return api_invalid(rs, "CallbackFnFTaskToken is invalid.");
+        if (t.account != rq->account)
+            return api_err(rs, FL_EACCESS_DENIED);
         return api_invalid(rs, "CallbackFnFTaskToken is not supported by this server yet.");
+    }
     const char *q = api_param(rq, "Qualifier");
     if (q && *q)
         return api_invalid(rs, "Qualifier is not supported by this server yet.");

@@ -74,6 +74,18 @@ static int report(api_req_t *rq, api_resp_t *rs, report_job_t *j)
         return api_invalid(rs, "TaskToken is invalid.");
     if (j->tok.account != rq->account)
         return api_err(rs, FL_EACCESS_DENIED);
+    if (rq->user) {
+        /* A RAM user's policy is checked against the flow of the token's execution. */
+        fl_exec_row_t e;
+        int rc = fl_db_exec_get_by_id(fl_store_reader(rq->api->store), j->tok.exec_id, rq->a, &e);
+        if (rc && rc != FL_EEXECUTION_NOT_EXISTS)
+            return rc;
+        rc = api_authorize(rq, rs, api_flow_arn(rq, rc ? "*" : e.flow_name));
+        if (rc)
+            return rc;
+    } else {
+        rq->resource = "*";
+    }
     j->rq = rq;
     j->cmd.now_ms = rq->now_ms;
     j->cmd.seq = j->tok.seq;

@@ -58,6 +58,24 @@ static const char *header(void *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+/* Writes the client's address into buf ("" when unknown). */
+static const char *peer_ip(struct MHD_Connection *c, char *buf, size_t len)
+{
+    buf[0] = 0;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return buf;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)len);
+    return buf;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *c, fl_http_resp_t *resp)
 {
     struct MHD_Response *mr =
@@ -92,8 +110,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (cl && strtoull(cl, NULL, 10) > h->api->max_body) {
             /* Answer before reading the body; the library then closes the connection. */
             r->too_big = true;
+            char ip[64];
             fl_http_req_t hr = {.method = method, .path = "/", .raw_query = "",
-                                .body_too_large = true, .header = header, .conn = c};
+                                .body_too_large = true, .header = header, .conn = c,
+                                .peer_ip = peer_ip(c, ip, sizeof ip)};
             fl_http_resp_t resp = {0};
             fl_api_handle(h->api, &hr, &resp);
             return reply(c, &resp);
@@ -117,7 +137,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     char *q = strchr(r->uri, '?');
     if (q)
         *q++ = 0;
+    char ip[64];
     fl_http_req_t hr = {
+        .peer_ip = peer_ip(c, ip, sizeof ip),
         .method = method,
         .path = r->uri,
         .raw_query = q ? q : "",

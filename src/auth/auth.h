@@ -87,17 +87,86 @@ void fl_token_mint(const uint8_t key[FL_TOKEN_KEY_LEN], const fl_token_t *t,
 int fl_token_verify(const uint8_t key[FL_TOKEN_KEY_LEN], const char *s, size_t len,
                     fl_token_t *t /* OUT */);
 
-/* ---- Access keys (keys.c) ---- */
+/* ---- RAM policies (policy.c) ---- */
 
-typedef struct fl_keys fl_keys_t; /* access key id -> (secret, account); thread-safe */
+typedef struct fl_policy fl_policy_t; /* a parsed, immutable policy document */
+
+/* What a request looks like to policy conditions. */
+typedef struct {
+    const char *source_ip;  /* acs:SourceIp, e.g. "127.0.0.1" or "::1" */
+    bool secure_transport;  /* acs:SecureTransport */
+    int64_t now_ms;         /* acs:CurrentTime */
+} fl_authz_ctx_t;
+
+typedef enum {
+    FL_POLICY_NONE = 0, /* no statement applies (implicit deny) */
+    FL_POLICY_ALLOW,
+    FL_POLICY_DENY,
+} fl_policy_effect_t;
+
+#define FL_POLICY_MAX_BYTES 6144
+
+/* Parses a RAM policy document (JSON text: Version "1", Statement list of Effect, Action,
+ * Resource, optional Condition). Returns FL_OK with a new policy, or FL_EINVALID_ARGUMENT
+ * with err explaining which part is wrong (e.g. "Statement[0].Effect must be Allow or
+ * Deny"). Unknown condition operators or keys are errors. */
+int fl_policy_parse(const char *doc, size_t len, fl_policy_t **out /* OUT */, char *err,
+                    size_t errlen);
+void fl_policy_free(fl_policy_t *p); /* NULL-safe */
+/* Evaluates one policy for action ("fnf:ReportTaskFailed") on resource (an ARN or "*"). */
+fl_policy_effect_t fl_policy_eval(const fl_policy_t *p, const char *action,
+                                  const char *resource, const fl_authz_ctx_t *ctx);
+/* Evaluates several policies as RAM does: any Deny wins, then any Allow, else deny.
+ * Returns true when the request is allowed. */
+bool fl_policy_allows(fl_policy_t *const *ps, size_t n, const char *action, const char *resource,
+                      const fl_authz_ctx_t *ctx);
+/* Matches s against pattern with '*' (any run) and '?' (one character). */
+bool fl_wildcard_match(const char *pattern, const char *s, bool nocase);
+
+/* ---- Identities (keys.c): access keys and the policies of RAM users ---- */
+
+typedef struct fl_keys fl_keys_t; /* thread-safe; lookups take a shared lock */
+
+typedef struct {
+    char secret[128];
+    uint64_t account;
+    char user[72]; /* "" for a root key */
+    bool enabled;
+} fl_key_info_t;
 
 fl_keys_t *fl_keys_new(void);
 void fl_keys_free(fl_keys_t *k); /* NULL-safe */
-/* Adds or replaces a key. */
-void fl_keys_put(fl_keys_t *k, const char *ak, const char *secret, uint64_t account);
-/* Looks up ak; copies its secret into secret (NUL-terminated) and returns true when found. */
-bool fl_keys_get(fl_keys_t *k, const char *ak, char *secret, size_t secret_len,
-                 uint64_t *account /* OUT */);
+/* Adds or replaces a key (user NULL or "" for a root key). */
+void fl_keys_put(fl_keys_t *k, const char *ak, const char *secret, uint64_t account,
+                 const char *user, bool enabled);
+void fl_keys_remove(fl_keys_t *k, const char *ak);
+/* Copies the key's record into out and returns true when ak is known. */
+bool fl_keys_get(fl_keys_t *k, const char *ak, fl_key_info_t *out /* OUT */);
+/* Replaces the policies of a RAM user; takes ownership of ps and of every policy in it. */
+void fl_keys_set_policies(fl_keys_t *k, uint64_t account, const char *user, fl_policy_t **ps,
+                          size_t n);
+/* Evaluates the user's policies for action on resource (fl_policy_allows). */
+bool fl_keys_allowed(fl_keys_t *k, uint64_t account, const char *user, const char *action,
+                     const char *resource, const fl_authz_ctx_t *ctx);
+/* Generates a new access key id ("LTAI" + 20 characters) and a 30-character secret. */
+void fl_keys_generate(char ak[25], char secret[31]);
+
+/* ---- Throttling (throttle.c): token buckets per account and action ---- */
+
+typedef struct fl_throttle fl_throttle_t; /* thread-safe, sharded: no global lock */
+
+typedef struct {
+    double burst; /* bucket size (requests) */
+    double rate;  /* refill (requests per second) */
+} fl_rate_t;
+
+/* limits[i] applies to action index i (0 <= i < n); a burst of 0 means unlimited. */
+fl_throttle_t *fl_throttle_new(const fl_rate_t *limits, size_t n);
+void fl_throttle_free(fl_throttle_t *t); /* NULL-safe */
+/* Takes one token of (account, action). FL_OK, or FL_ERESOURCE_THROTTLED with the whole
+ * seconds until the next token in *retry_after_s. */
+int fl_throttle_take(fl_throttle_t *t, uint64_t account, size_t action, int64_t now_ms,
+                     int *retry_after_s /* OUT */);
 
 /* ---- Nonce replay protection (nonce.c) ---- */
 

@@ -1,6 +1,7 @@
 /*
  * client.c - flowctl's HTTP side: builds the signed CloudFlow request and sends it with
- * the libcurl easy interface (one request per process, 30 s timeout).
+ * the libcurl easy interface (one request per process, 30 s timeout), then parses the
+ * reply and reports error replies the same way for every command.
  *
  * V1 mirrors @alicloud/pop-core: every parameter, common ones and Signature included, goes
  * in a form body for POST or in the query string for GET, keys sorted, Signature last.
@@ -16,11 +17,13 @@
 
 #include "cli/cli.h"
 
-/* Read-only actions that the official SDK sends with GET (cloudflow-api.md section 1). */
+/* Read-only actions that the official SDK sends with GET (cloudflow-api.md section 1),
+ * then flowd's own account-administration List* actions (flowctl admin). */
 static const char *const get_actions[] = {
     "DescribeExecution", "DescribeFlow",     "DescribeFlowAlias", "DescribeMapRun",
     "DescribeSchedule",  "GetExecutionHistory", "ListExecutions",  "ListFlowAliases",
     "ListFlowVersions",  "ListFlows",        "ListSchedules",     "UpdateMapRun",
+    "ListAccounts",      "ListUsers",        "ListAccessKeys",    "ListPolicies",
 };
 
 /* See cli.h. */
@@ -309,5 +312,64 @@ out:
     fl_buf_free(&query);
     fl_buf_free(&form);
     fl_buf_free(&text);
+    return rc;
+}
+
+/* Prints "<Code>: <Message>" for an error reply; root may be NULL (body not JSON). */
+static void print_error(json_t *root, long status, const fl_buf_t *body)
+{
+    const char *code = NULL, *msg = NULL;
+    if (json_is_object(root)) {
+        code = json_string_value(json_object_get(root, "Code"));
+        msg = json_string_value(json_object_get(root, "Message"));
+    }
+    if (code)
+        fprintf(stderr, "%s: %s\n", code, msg ? msg : "");
+    else
+        fprintf(stderr, "HTTP %ld: %s\n", status, msg ? msg : body->len ? body->data : "");
+}
+
+/* See cli.h. */
+int fl_cli_send(const fl_cli_req_t *rq, json_t **reply /* OUT */)
+{
+    int rc = FL_CLI_EXIT_TRANSPORT;
+    json_t *root = NULL;
+    fl_buf_t body;
+    fl_buf_init(&body);
+    bool curl_ready = false;
+    long status = 0;
+    char err[CURL_ERROR_SIZE + 256];
+
+    *reply = NULL;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "flowctl: curl_global_init failed\n");
+        goto out;
+    }
+    curl_ready = true;
+    if (fl_cli_call(rq, &body, &status, err, sizeof err) != FL_OK) {
+        fprintf(stderr, "flowctl: %s\n", err);
+        goto out;
+    }
+
+    rc = FL_CLI_EXIT_REPLY;
+    json_error_t jerr;
+    root = body.len ? json_loadb(body.data, body.len, JSON_DECODE_ANY, &jerr) : NULL;
+    if (status >= 400 || (json_is_object(root) && json_object_get(root, "Code"))) {
+        print_error(root, status, &body);
+        goto out;
+    }
+    if (!root) {
+        fprintf(stderr, "flowctl: reply is not JSON (HTTP %ld): %s\n", status,
+                body.len ? body.data : "(empty)");
+        goto out;
+    }
+    *reply = root;
+    root = NULL;
+    rc = FL_CLI_EXIT_OK;
+out:
+    json_decref(root);
+    fl_buf_free(&body);
+    if (curl_ready)
+        curl_global_cleanup();
     return rc;
 }

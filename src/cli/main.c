@@ -2,9 +2,11 @@
  * main.c - flowctl, the command-line client of flowd (and of CloudFlow itself).
  *
  *   flowctl [options] call <Action> [--<Param> <value> | --<Param>=<value>]...
+ *   flowctl [options] admin <group> <command> [flags]      (cmd_admin.c)
  *
  * Parses options and action parameters (a value "@file" is read from the file, "@@x" is
  * the literal "@x"), sends one signed request through client.c and prints the JSON reply.
+ * Also holds what every command shares: the global options and reading a file.
  * Exit status: 0 success, 1 error reply (HTTP status >= 400 or a "Code" in the body),
  * 2 usage or transport failure.
  */
@@ -13,20 +15,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "cli/cli.h"
 
-#define EXIT_ERR_REPLY 1
-#define EXIT_USAGE 2
-#define EXIT_TRANSPORT 2
-#define MAX_FILE_BYTES (64L * 1024 * 1024)
+#define EXIT_ERR_REPLY FL_CLI_EXIT_REPLY
+#define EXIT_USAGE FL_CLI_EXIT_USAGE
 
 static const char usage_text[] =
     "usage: flowctl [options] call <Action> [--<Param> <value>]...\n"
+    "       flowctl [options] admin <account|user|key|policy> <command> [flags] [--json]\n"
     "\n"
-    "Signs and sends one CloudFlow (fnf 2019-03-15) API call and prints the JSON reply.\n"
+    "call signs and sends one CloudFlow (fnf 2019-03-15) API call and prints the JSON reply.\n"
+    "admin manages flowd's accounts, users, access keys and policies\n"
+    "(see flowctl admin --help).\n"
     "\n"
     "Parameters:\n"
     "  --<Param> <value>, --<Param>=<value>\n"
@@ -47,15 +49,9 @@ static const char usage_text[] =
     "Flags win over environment variables.\n"
     "Exit status: 0 success, 1 error reply (prints Code: Message), 2 usage or transport error.\n";
 
-/* Parsed command line; param keys and values are owned (freed by opts_close). */
+/* Parsed `call` command line; param keys and values are owned (freed by opts_close). */
 typedef struct {
-    const char *endpoint;
-    const char *ak_id;
-    const char *ak_secret;
-    const char *sign;
-    const char *method;
-    bool verbose;
-    bool help;
+    fl_cli_globals_t g;
     const char *verb;
     const char *action;
     fl_kv_t *params;
@@ -71,8 +67,8 @@ static void opts_close(opts_t *o)
     free(o->params);
 }
 
-/* Reads the whole file into a new string; NULL with a message on stderr on failure. */
-static char *read_file(const char *path)
+/* See cli.h. */
+char *fl_cli_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -85,14 +81,14 @@ static char *read_file(const char *path)
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         fl_buf_append(&b, chunk, n);
-        if (b.len > (size_t)MAX_FILE_BYTES)
+        if (b.len > (size_t)FL_CLI_MAX_FILE_BYTES)
             break;
     }
-    bool bad = ferror(f) || b.len > (size_t)MAX_FILE_BYTES;
+    bool bad = ferror(f) || b.len > (size_t)FL_CLI_MAX_FILE_BYTES;
     fclose(f);
     if (bad) {
         fprintf(stderr, "flowctl: cannot read %s: %s\n", path,
-                b.len > (size_t)MAX_FILE_BYTES ? "file too large" : "read error");
+                b.len > (size_t)FL_CLI_MAX_FILE_BYTES ? "file too large" : "read error");
         fl_buf_free(&b);
         return NULL;
     }
@@ -110,26 +106,26 @@ static char *param_value(const char *v)
     if (v[0] == '@' && v[1] == '@')
         return xstrdup(v + 1);
     if (v[0] == '@')
-        return read_file(v + 1);
+        return fl_cli_read_file(v + 1);
     return xstrdup(v);
 }
 
-/* Option names that take a value, and where each goes. */
-static const char **option_slot(opts_t *o, const char *name, size_t len)
+/* See cli.h. */
+const char **fl_cli_global_slot(fl_cli_globals_t *g, const char *name, size_t len)
 {
     static const struct {
         const char *name;
         size_t off;
     } tab[] = {
-        {"endpoint", offsetof(opts_t, endpoint)},
-        {"access-key-id", offsetof(opts_t, ak_id)},
-        {"access-key-secret", offsetof(opts_t, ak_secret)},
-        {"sign", offsetof(opts_t, sign)},
-        {"method", offsetof(opts_t, method)},
+        {"endpoint", offsetof(fl_cli_globals_t, endpoint)},
+        {"access-key-id", offsetof(fl_cli_globals_t, ak_id)},
+        {"access-key-secret", offsetof(fl_cli_globals_t, ak_secret)},
+        {"sign", offsetof(fl_cli_globals_t, sign)},
+        {"method", offsetof(fl_cli_globals_t, method)},
     };
     for (size_t i = 0; i < FL_ARRAY_LEN(tab); i++)
         if (strlen(tab[i].name) == len && memcmp(tab[i].name, name, len) == 0)
-            return (const char **)((char *)o + tab[i].off);
+            return (const char **)((char *)g + tab[i].off);
     return NULL;
 }
 
@@ -139,11 +135,11 @@ static int parse_args(int argc, char **argv, opts_t *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            o->help = true;
+            o->g.help = true;
             continue;
         }
         if (strcmp(a, "--verbose") == 0) {
-            o->verbose = true;
+            o->g.verbose = true;
             continue;
         }
         if (a[0] != '-' || a[1] != '-' || a[2] == 0) {
@@ -176,7 +172,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
             }
             val = argv[++i];
         }
-        const char **slot = option_slot(o, name, nlen);
+        const char **slot = fl_cli_global_slot(&o->g, name, nlen);
         if (slot) {
             *slot = val;
             continue;
@@ -200,34 +196,69 @@ static const char *flag_or_env(const char *flag, const char *env, const char *df
     return e && *e ? e : dflt;
 }
 
-/* Prints "<Code>: <Message>" for an error reply; root may be NULL (body not JSON). */
-static void print_error(json_t *root, long status, const fl_buf_t *body)
+/* See cli.h. */
+int fl_cli_prepare(const fl_cli_globals_t *g, const char *dflt_method, fl_cli_req_t *rq)
 {
-    const char *code = NULL, *msg = NULL;
-    if (json_is_object(root)) {
-        code = json_string_value(json_object_get(root, "Code"));
-        msg = json_string_value(json_object_get(root, "Message"));
+    rq->endpoint = flag_or_env(g->endpoint, "FLOWD_ENDPOINT", "http://127.0.0.1:8080");
+    rq->ak_id = flag_or_env(g->ak_id, "FLOWD_ACCESS_KEY_ID", NULL);
+    rq->ak_secret = flag_or_env(g->ak_secret, "FLOWD_ACCESS_KEY_SECRET", NULL);
+    rq->verbose = g->verbose;
+    if (g->sign && strcmp(g->sign, "v1") != 0 && strcmp(g->sign, "v3") != 0) {
+        fprintf(stderr, "flowctl: --sign must be v1 or v3\n");
+        return EXIT_USAGE;
     }
-    if (code)
-        fprintf(stderr, "%s: %s\n", code, msg ? msg : "");
-    else
-        fprintf(stderr, "HTTP %ld: %s\n", status, msg ? msg : body->len ? body->data : "");
+    rq->v3 = g->sign && strcmp(g->sign, "v3") == 0;
+    if (g->method && strcmp(g->method, "GET") != 0 && strcmp(g->method, "POST") != 0) {
+        fprintf(stderr, "flowctl: --method must be GET or POST\n");
+        return EXIT_USAGE;
+    }
+    rq->method = g->method ? g->method : dflt_method;
+    if (!rq->ak_id || !rq->ak_secret) {
+        fprintf(stderr, "flowctl: set --access-key-id and --access-key-secret "
+                        "(or FLOWD_ACCESS_KEY_ID and FLOWD_ACCESS_KEY_SECRET)\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Returns the first positional argument (the command), skipping options. Only used to
+ * pick the parser: admin's flags are not `call` parameters, and --json takes no value
+ * there. An option "--x" without "=" is taken to consume the next argument, as parse_args
+ * does, so `call` command lines are classified as before. */
+static const char *find_command(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "--verbose") == 0 ||
+            strcmp(a, "--json") == 0)
+            continue;
+        if (a[0] == '-' && a[1] == '-' && a[2] != 0) {
+            if (!strchr(a, '='))
+                i++;
+            continue;
+        }
+        if (a[0] == '-' && a[1] != 0)
+            continue;
+        return a;
+    }
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
+    const char *cmd = find_command(argc, argv);
+    if (cmd && strcmp(cmd, "admin") == 0)
+        return fl_cli_admin_main(argc, argv);
+
     int rc = EXIT_USAGE;
     opts_t o;
     memset(&o, 0, sizeof o);
-    fl_buf_t body;
-    fl_buf_init(&body);
     json_t *root = NULL;
     char *text = NULL;
-    bool curl_ready = false;
 
     if (parse_args(argc, argv, &o) != 0)
         goto out;
-    if (o.help) {
+    if (o.g.help) {
         fputs(usage_text, stdout);
         rc = 0;
         goto out;
@@ -240,57 +271,15 @@ int main(int argc, char **argv)
     }
 
     fl_cli_req_t rq = {
-        .endpoint = flag_or_env(o.endpoint, "FLOWD_ENDPOINT", "http://127.0.0.1:8080"),
-        .ak_id = flag_or_env(o.ak_id, "FLOWD_ACCESS_KEY_ID", NULL),
-        .ak_secret = flag_or_env(o.ak_secret, "FLOWD_ACCESS_KEY_SECRET", NULL),
-        .verbose = o.verbose,
         .action = o.action,
         .params = o.params,
         .n_params = o.n_params,
     };
-    if (o.sign && strcmp(o.sign, "v1") != 0 && strcmp(o.sign, "v3") != 0) {
-        fprintf(stderr, "flowctl: --sign must be v1 or v3\n");
+    if (fl_cli_prepare(&o.g, fl_cli_action_is_get(o.action) ? "GET" : "POST", &rq) != 0)
         goto out;
-    }
-    rq.v3 = o.sign && strcmp(o.sign, "v3") == 0;
-    if (o.method && strcmp(o.method, "GET") != 0 && strcmp(o.method, "POST") != 0) {
-        fprintf(stderr, "flowctl: --method must be GET or POST\n");
+    rc = fl_cli_send(&rq, &root);
+    if (rc != FL_CLI_EXIT_OK)
         goto out;
-    }
-    rq.method = o.method ? o.method : fl_cli_action_is_get(o.action) ? "GET" : "POST";
-    if (!rq.ak_id || !rq.ak_secret) {
-        fprintf(stderr, "flowctl: set --access-key-id and --access-key-secret "
-                        "(or FLOWD_ACCESS_KEY_ID and FLOWD_ACCESS_KEY_SECRET)\n");
-        goto out;
-    }
-
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "flowctl: curl_global_init failed\n");
-        rc = EXIT_TRANSPORT;
-        goto out;
-    }
-    curl_ready = true;
-    long status = 0;
-    char err[CURL_ERROR_SIZE + 256];
-    if (fl_cli_call(&rq, &body, &status, err, sizeof err) != FL_OK) {
-        fprintf(stderr, "flowctl: %s\n", err);
-        rc = EXIT_TRANSPORT;
-        goto out;
-    }
-
-    json_error_t jerr;
-    root = body.len ? json_loadb(body.data, body.len, JSON_DECODE_ANY, &jerr) : NULL;
-    if (status >= 400 || (json_is_object(root) && json_object_get(root, "Code"))) {
-        print_error(root, status, &body);
-        rc = EXIT_ERR_REPLY;
-        goto out;
-    }
-    if (!root) {
-        fprintf(stderr, "flowctl: reply is not JSON (HTTP %ld): %s\n", status,
-                body.len ? body.data : "(empty)");
-        rc = EXIT_ERR_REPLY;
-        goto out;
-    }
     text = json_dumps(root, JSON_INDENT(2) | JSON_ENCODE_ANY);
     if (!text) {
         fprintf(stderr, "flowctl: cannot print the reply\n");
@@ -302,9 +291,6 @@ int main(int argc, char **argv)
 out:
     free(text);
     json_decref(root);
-    fl_buf_free(&body);
     opts_close(&o);
-    if (curl_ready)
-        curl_global_cleanup();
     return rc;
 }

@@ -17,82 +17,7 @@
 #include <curl/curl.h>
 
 #include "api/http.h"
-
-typedef struct {
-    const char *listen;
-    const char *data;
-    const char *store;
-    const char *region;
-    const char *log_level;
-} config_t;
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: flowd [options]\n"
-            "\n"
-            "flowd serves the CloudFlow (fnf 2019-03-15) API on HTTP.\n"
-            "\n"
-            "Options (each also read from the environment; flags win):\n"
-            "  --listen HOST:PORT  address to listen on (FLOWD_LISTEN, default 127.0.0.1:8080;\n"
-            "                      port 0 picks a free port)\n"
-            "  --data DIR          data directory: database, secrets, credentials\n"
-            "                      (FLOWD_DATA, default ./data)\n"
-            "  --store URL         sqlite:PATH (FLOWD_STORE, default sqlite:DIR/flowd.db)\n"
-            "  --region NAME       region of the account (FLOWD_REGION, default cn-hangzhou)\n"
-            "  --log-level LEVEL   debug, info, warn or error (FLOWD_LOG_LEVEL, default info)\n"
-            "  -h, --help          print this help\n"
-            "\n"
-            "Credentials: FLOWD_ACCESS_KEY_ID and FLOWD_ACCESS_KEY_SECRET set the root key of\n"
-            "the account (FLOWD_ACCOUNT_ID its id). Without them, flowd creates an account on\n"
-            "first start and writes its key to DIR/credentials (mode 0600).\n");
-}
-
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : def;
-}
-
-static int parse_args(int argc, char **argv, config_t *c)
-{
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"data", required_argument, NULL, 'd'},
-        {"store", required_argument, NULL, 's'},  {"region", required_argument, NULL, 'r'},
-        {"log-level", required_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    c->listen = env_or("FLOWD_LISTEN", "127.0.0.1:8080");
-    c->data = env_or("FLOWD_DATA", "./data");
-    c->store = env_or("FLOWD_STORE", NULL);
-    c->region = env_or("FLOWD_REGION", "cn-hangzhou");
-    c->log_level = env_or("FLOWD_LOG_LEVEL", "info");
-    int o;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'l': c->listen = optarg; break;
-        case 'd': c->data = optarg; break;
-        case 's': c->store = optarg; break;
-        case 'r': c->region = optarg; break;
-        case 'v': c->log_level = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "flowd: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    static const char *levels[] = {"debug", "info", "warn", "error"};
-    fl_log_level = -1;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(c->log_level, levels[i]) == 0)
-            fl_log_level = i;
-    if (fl_log_level < 0) {
-        fprintf(stderr, "flowd: --log-level must be debug, info, warn or error\n");
-        return -1;
-    }
-    return 0;
-}
+#include "config.h"
 
 /* Splits HOST:PORT (or [V6]:PORT). */
 static int split_listen(const char *s, char *host, size_t len, int *port)
@@ -179,11 +104,6 @@ static int setup_job(fl_db_t *db, void *arg)
     return rc;
 }
 
-static void load_key(void *arg, const char *ak, const char *secret, uint64_t account)
-{
-    fl_keys_put(arg, ak, secret, account);
-}
-
 /* Reads DIR/credentials (KEY=VALUE lines) into the three buffers; 0 when found. */
 static int read_credentials(const char *path, char *acc, char *ak, char *secret)
 {
@@ -236,8 +156,8 @@ static void kick(void *arg)
 
 int main(int argc, char **argv)
 {
-    config_t cfg;
-    if (parse_args(argc, argv, &cfg) != 0)
+    fl_config_t cfg;
+    if (fl_config_load(&cfg, argc, argv) != 0)
         return 2;
     char host[256];
     int port;
@@ -318,15 +238,20 @@ int main(int argc, char **argv)
         .store = st,
         .keys = fl_keys_new(),
         .nonces = fl_nonces_new(1000000, 15 * 60 * 1000),
+        .throttle = fl_throttle_new(cfg.limits, fl_api_action_count()),
+        .admin_account = s.account,
         .region = cfg.region,
-        .max_body = 1024 * 1024,
-        .max_payload = 64 * 1024,
+        .max_body = cfg.max_body,
+        .max_payload = cfg.max_payload,
         .max_skew_ms = 15 * 60 * 1000,
     };
     memcpy(api.token_key, s.token_key, FL_TOKEN_KEY_LEN);
     api.engine.token_key = api.token_key;
     api.engine.max_payload = api.max_payload;
-    fl_db_keys_each(fl_store_reader(st), load_key, api.keys);
+    if (fl_api_load_identities(&api) != FL_OK) {
+        fprintf(stderr, "flowd: cannot load access keys from the store\n");
+        return 1;
+    }
 
     fl_store_arm_faults();
     fl_worker_t *w = NULL;
@@ -360,6 +285,8 @@ int main(int argc, char **argv)
     fl_engine_cache_clear();
     fl_keys_free(api.keys);
     fl_nonces_free(api.nonces);
+    fl_throttle_free(api.throttle);
+    fl_config_close(&cfg);
     curl_global_cleanup();
     return 0;
 }

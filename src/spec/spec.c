@@ -986,6 +986,23 @@ out:
     return rc;
 }
 
+int fl_yaml_parse(const char *text, size_t len, json_t **out, fl_diag_t *diag)
+{
+    fl_diag_t local;
+    cx_t c = {.diag = diag ? diag : &local};
+    node_t *root;
+    *out = NULL;
+    memset(c.diag, 0, sizeof *c.diag);
+    fl_arena_init(&c.arena);
+    int rc = len > FL_SPEC_MAX_BYTES ? bad(&c, NULL, NULL, "the text is larger than %d bytes",
+                                           FL_SPEC_MAX_BYTES)
+                                     : load(&c, text, len, &root);
+    if (rc == FL_OK)
+        *out = to_json(root);
+    fl_arena_close(&c.arena);
+    return rc;
+}
+
 static void free_names(char **v, size_t n)
 {
     for (size_t i = 0; i < n && v; i++)

@@ -152,6 +152,11 @@ typedef struct {
 int fl_spec_parse(const char *text, size_t len, fl_flow_t **out /* OUT */, fl_diag_t *diag);
 void fl_flow_free(fl_flow_t *f);
 
+/* Parses one YAML (or JSON) document with the same limits and typing rules as definitions
+ * (no anchors, no duplicate keys). Returns FL_OK with a new JSON value, or
+ * FL_EINVALID_ARGUMENT with diag filled. Used for configuration files too. */
+int fl_yaml_parse(const char *text, size_t len, json_t **out /* OUT */, fl_diag_t *diag);
+
 /* Returns true when err matches one of names (exact, case-sensitive; "FnF.ALL" = any). */
 bool fl_spec_errors_match(char *const *names, size_t n, const char *err);
 

@@ -26,6 +26,11 @@ static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS access_keys(ak TEXT PRIMARY KEY, secret TEXT NOT NULL,"
     " account_id INTEGER NOT NULL, user_name TEXT, enabled INTEGER NOT NULL DEFAULT 1,"
     " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS users(account_id INTEGER NOT NULL, name TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, PRIMARY KEY(account_id, name)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS policies(account_id INTEGER NOT NULL, user_name TEXT NOT NULL,"
+    " name TEXT NOT NULL, document TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(account_id, user_name, name)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS defs(id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
     " text TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS flows(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
@@ -64,6 +69,9 @@ static const char *schema_sql =
 
 enum {
     Q_META_GET, Q_META_PUT, Q_ACCOUNT_PUT, Q_KEY_PUT, Q_KEYS_ALL,
+    Q_ACCOUNT_INSERT, Q_ACCOUNT_GET, Q_ACCOUNT_LIST, Q_USER_INSERT, Q_USER_GET, Q_USER_LIST,
+    Q_KEY_INSERT, Q_KEY_ENABLE, Q_KEY_DELETE, Q_KEY_LIST, Q_POLICY_PUT, Q_POLICY_DELETE,
+    Q_POLICY_LIST,
     Q_DEF_FIND, Q_DEF_INSERT, Q_DEF_GET,
     Q_FLOW_INSERT, Q_FLOW_UPDATE, Q_FLOW_GET, Q_FLOW_GET_ID, Q_FLOW_LIST, Q_FLOW_DELETE,
     Q_FLOW_DEL_EVENTS, Q_FLOW_DEL_TASKS, Q_FLOW_DEL_TIMERS, Q_FLOW_DEL_OUTBOX, Q_FLOW_DEL_EXECS,
@@ -82,7 +90,26 @@ static const char *const sql_text[Q__COUNT] = {
     [Q_KEY_PUT] = "INSERT INTO access_keys(ak, secret, account_id, created_ms)"
                   " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(ak) DO UPDATE SET secret = ?2,"
                   " account_id = ?3, enabled = 1",
-    [Q_KEYS_ALL] = "SELECT ak, secret, account_id FROM access_keys WHERE enabled = 1",
+    [Q_KEYS_ALL] = "SELECT ak, secret, account_id, user_name, enabled, created_ms"
+                   " FROM access_keys",
+    [Q_ACCOUNT_INSERT] = "INSERT INTO accounts(id, region, created_ms) VALUES(?1, ?2, ?3)",
+    [Q_ACCOUNT_GET] = "SELECT id, region, created_ms FROM accounts WHERE id = ?1",
+    [Q_ACCOUNT_LIST] = "SELECT id, region, created_ms FROM accounts ORDER BY id",
+    [Q_USER_INSERT] = "INSERT INTO users(account_id, name, created_ms) VALUES(?1, ?2, ?3)",
+    [Q_USER_GET] = "SELECT name, created_ms FROM users WHERE account_id = ?1 AND name = ?2",
+    [Q_USER_LIST] = "SELECT name, created_ms FROM users WHERE account_id = ?1 ORDER BY name",
+    [Q_KEY_INSERT] = "INSERT INTO access_keys(ak, secret, account_id, user_name, enabled,"
+                     " created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_KEY_ENABLE] = "UPDATE access_keys SET enabled = ?3 WHERE account_id = ?1 AND ak = ?2",
+    [Q_KEY_DELETE] = "DELETE FROM access_keys WHERE account_id = ?1 AND ak = ?2",
+    [Q_KEY_LIST] = "SELECT ak, NULL, account_id, user_name, enabled, created_ms FROM access_keys"
+                   " WHERE account_id = ?1 AND (?2 IS NULL OR user_name = ?2) ORDER BY created_ms, ak",
+    [Q_POLICY_PUT] = "INSERT OR REPLACE INTO policies(account_id, user_name, name, document,"
+                     " created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [Q_POLICY_DELETE] = "DELETE FROM policies WHERE account_id = ?1 AND user_name = ?2 AND name = ?3",
+    [Q_POLICY_LIST] = "SELECT account_id, user_name, name, document, created_ms FROM policies"
+                      " WHERE (?1 = 0 OR account_id = ?1) AND (?2 IS NULL OR user_name = ?2)"
+                      " ORDER BY account_id, user_name, name",
     [Q_DEF_FIND] = "SELECT id FROM defs WHERE hash = ?1",
     [Q_DEF_INSERT] = "INSERT INTO defs(hash, text) VALUES(?1, ?2)",
     [Q_DEF_GET] = "SELECT text FROM defs WHERE id = ?1",
@@ -560,17 +587,223 @@ int fl_db_key_put(fl_db_t *db, const char *ak, const char *secret, uint64_t acco
     return run(db, s);
 }
 
-int fl_db_keys_each(fl_db_t *db,
-                    void (*fn)(void *arg, const char *ak, const char *secret, uint64_t account),
-                    void *arg)
+static void key_row(sqlite3_stmt *s, fl_arena_t *a, fl_key_row_t *k)
+{
+    k->ak = col_str(s, 0, a);
+    k->secret = col_str(s, 1, a);
+    k->account = (uint64_t)sqlite3_column_int64(s, 2);
+    k->user = col_str(s, 3, a);
+    k->enabled = sqlite3_column_int(s, 4) != 0;
+    k->created_ms = sqlite3_column_int64(s, 5);
+}
+
+int fl_db_keys_each(fl_db_t *db, void (*fn)(void *arg, const fl_key_row_t *k), void *arg)
 {
     PREP(db, Q_KEYS_ALL);
     int rc;
-    while ((rc = step(db, s)) == SQLITE_ROW)
-        fn(arg, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
-           (uint64_t)sqlite3_column_int64(s, 2));
+    while ((rc = step(db, s)) == SQLITE_ROW) {
+        fl_arena_t a;
+        fl_arena_init(&a);
+        fl_key_row_t k;
+        key_row(s, &a, &k);
+        fn(arg, &k);
+        fl_arena_close(&a);
+    }
     done(s);
     return rc == SQLITE_DONE ? FL_OK : FL_EINTERNAL;
+}
+
+/* Runs an insert whose only expected failure is a uniqueness conflict, reported as dup. */
+static int insert_unique(fl_db_t *db, sqlite3_stmt *s, int dup)
+{
+    int rc = step(db, s);
+    done(s);
+    if (rc == SQLITE_CONSTRAINT)
+        return dup;
+    return rc == SQLITE_DONE ? FL_OK : FL_EINTERNAL;
+}
+
+int fl_db_account_insert(fl_db_t *db, uint64_t id, const char *region, int64_t now_ms)
+{
+    PREP(db, Q_ACCOUNT_INSERT);
+    sqlite3_bind_int64(s, 1, (int64_t)id);
+    bind_str(s, 2, region);
+    sqlite3_bind_int64(s, 3, now_ms);
+    return insert_unique(db, s, FL_EACCOUNT_ALREADY_EXISTS);
+}
+
+static void account_row(sqlite3_stmt *s, fl_arena_t *a, fl_account_row_t *r)
+{
+    r->id = (uint64_t)sqlite3_column_int64(s, 0);
+    r->region = col_str(s, 1, a);
+    r->created_ms = sqlite3_column_int64(s, 2);
+}
+
+int fl_db_account_get(fl_db_t *db, uint64_t id, fl_arena_t *a, fl_account_row_t *out)
+{
+    PREP(db, Q_ACCOUNT_GET);
+    sqlite3_bind_int64(s, 1, (int64_t)id);
+    int rc = step(db, s);
+    if (rc == SQLITE_ROW)
+        account_row(s, a, out);
+    done(s);
+    if (rc == SQLITE_ROW)
+        return FL_OK;
+    return rc == SQLITE_DONE ? FL_EACCOUNT_NOT_EXISTS : FL_EINTERNAL;
+}
+
+/* Collects every row of a prepared list query with the row function fn. */
+#define COLLECT(db, s, a, type, rows, n, fn)                                                   \
+    do {                                                                                       \
+        size_t cap_ = 16;                                                                      \
+        *(rows) = fl_arena_alloc((a), cap_ * sizeof(type));                                    \
+        *(n) = 0;                                                                              \
+        int rc_;                                                                               \
+        while ((rc_ = step((db), (s))) == SQLITE_ROW) {                                        \
+            if ((size_t)*(n) == cap_) {                                                        \
+                type *nr_ = fl_arena_alloc((a), 2 * cap_ * sizeof(type));                      \
+                memcpy(nr_, *(rows), cap_ * sizeof(type));                                     \
+                *(rows) = nr_;                                                                 \
+                cap_ *= 2;                                                                     \
+            }                                                                                  \
+            fn((s), (a), &(*(rows))[(*(n))++]);                                                \
+        }                                                                                      \
+        done(s);                                                                               \
+        if (rc_ != SQLITE_DONE)                                                                \
+            return FL_EINTERNAL;                                                               \
+    } while (0)
+
+int fl_db_account_list(fl_db_t *db, fl_arena_t *a, fl_account_row_t **rows, int *n)
+{
+    PREP(db, Q_ACCOUNT_LIST);
+    COLLECT(db, s, a, fl_account_row_t, rows, n, account_row);
+    return FL_OK;
+}
+
+int fl_db_user_insert(fl_db_t *db, uint64_t account, const char *name, int64_t now_ms)
+{
+    PREP(db, Q_USER_INSERT);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, name);
+    sqlite3_bind_int64(s, 3, now_ms);
+    return insert_unique(db, s, FL_EUSER_ALREADY_EXISTS);
+}
+
+static void user_row(sqlite3_stmt *s, fl_arena_t *a, fl_user_row_t *u)
+{
+    u->name = col_str(s, 0, a);
+    u->created_ms = sqlite3_column_int64(s, 1);
+}
+
+int fl_db_user_get(fl_db_t *db, uint64_t account, const char *name, fl_arena_t *a,
+                   fl_user_row_t *out)
+{
+    PREP(db, Q_USER_GET);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, name);
+    int rc = step(db, s);
+    if (rc == SQLITE_ROW)
+        user_row(s, a, out);
+    done(s);
+    if (rc == SQLITE_ROW)
+        return FL_OK;
+    return rc == SQLITE_DONE ? FL_EUSER_NOT_EXISTS : FL_EINTERNAL;
+}
+
+int fl_db_user_list(fl_db_t *db, uint64_t account, fl_arena_t *a, fl_user_row_t **rows, int *n)
+{
+    PREP(db, Q_USER_LIST);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    COLLECT(db, s, a, fl_user_row_t, rows, n, user_row);
+    return FL_OK;
+}
+
+int fl_db_key_insert(fl_db_t *db, const fl_key_row_t *k)
+{
+    PREP(db, Q_KEY_INSERT);
+    bind_str(s, 1, k->ak);
+    bind_str(s, 2, k->secret);
+    sqlite3_bind_int64(s, 3, (int64_t)k->account);
+    bind_str(s, 4, k->user);
+    sqlite3_bind_int(s, 5, k->enabled);
+    sqlite3_bind_int64(s, 6, k->created_ms);
+    return insert_unique(db, s, FL_EINTERNAL);
+}
+
+/* Runs an update/delete of one row; *found tells whether the row existed. */
+static int change_one(fl_db_t *db, sqlite3_stmt *s, bool *found)
+{
+    int rc = run(db, s);
+    *found = rc == FL_OK && sqlite3_changes(db->h) > 0;
+    return rc;
+}
+
+int fl_db_key_set_enabled(fl_db_t *db, uint64_t account, const char *ak, bool enabled,
+                          bool *found)
+{
+    PREP(db, Q_KEY_ENABLE);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, ak);
+    sqlite3_bind_int(s, 3, enabled);
+    return change_one(db, s, found);
+}
+
+int fl_db_key_delete(fl_db_t *db, uint64_t account, const char *ak, bool *found)
+{
+    PREP(db, Q_KEY_DELETE);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, ak);
+    return change_one(db, s, found);
+}
+
+int fl_db_key_list(fl_db_t *db, uint64_t account, const char *user, fl_arena_t *a,
+                   fl_key_row_t **rows, int *n)
+{
+    PREP(db, Q_KEY_LIST);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, user);
+    COLLECT(db, s, a, fl_key_row_t, rows, n, key_row);
+    return FL_OK;
+}
+
+int fl_db_policy_put(fl_db_t *db, const fl_policy_row_t *p)
+{
+    PREP(db, Q_POLICY_PUT);
+    sqlite3_bind_int64(s, 1, (int64_t)p->account);
+    bind_str(s, 2, p->user);
+    bind_str(s, 3, p->name);
+    bind_str(s, 4, p->document);
+    sqlite3_bind_int64(s, 5, p->created_ms);
+    return run(db, s);
+}
+
+int fl_db_policy_delete(fl_db_t *db, uint64_t account, const char *user, const char *name,
+                        bool *found)
+{
+    PREP(db, Q_POLICY_DELETE);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, user);
+    bind_str(s, 3, name);
+    return change_one(db, s, found);
+}
+
+static void policy_row(sqlite3_stmt *s, fl_arena_t *a, fl_policy_row_t *p)
+{
+    p->account = (uint64_t)sqlite3_column_int64(s, 0);
+    p->user = col_str(s, 1, a);
+    p->name = col_str(s, 2, a);
+    p->document = col_str(s, 3, a);
+    p->created_ms = sqlite3_column_int64(s, 4);
+}
+
+int fl_db_policy_list(fl_db_t *db, uint64_t account, const char *user, fl_arena_t *a,
+                      fl_policy_row_t **rows, int *n)
+{
+    PREP(db, Q_POLICY_LIST);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, user);
+    COLLECT(db, s, a, fl_policy_row_t, rows, n, policy_row);
+    return FL_OK;
 }
 
 /* ---------------------------------------------------------------------------------------- */

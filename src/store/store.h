@@ -133,13 +133,72 @@ void fl_db_kick(fl_db_t *db);
  * that the writer runs after this call fails. Called by flowd once it is set up. */
 void fl_store_arm_faults(void);
 
-/* ---- meta and keys ---- */
+/* ---- meta ---- */
 int fl_db_meta_get(fl_db_t *db, const char *key, fl_arena_t *a, char **val /* OUT */, size_t *len /* OUT */);
 int fl_db_meta_put(fl_db_t *db, const char *key, const void *val, size_t len);
+
+/* ---- identity: accounts, RAM users, access keys, policies ---- */
+
+typedef struct {
+    uint64_t id;
+    char *region;
+    int64_t created_ms;
+} fl_account_row_t;
+
+typedef struct {
+    char *name;
+    int64_t created_ms;
+} fl_user_row_t;
+
+typedef struct {
+    char *ak;
+    char *secret;   /* NULL in listings */
+    uint64_t account;
+    char *user;     /* NULL for a root key */
+    bool enabled;
+    int64_t created_ms;
+} fl_key_row_t;
+
+typedef struct {
+    uint64_t account;
+    char *user;
+    char *name;
+    char *document;
+    int64_t created_ms;
+} fl_policy_row_t;
+
+/* Inserts the account unless it exists (start-up). */
 int fl_db_account_put(fl_db_t *db, uint64_t id, const char *region, int64_t now_ms);
+/* FL_EACCOUNT_ALREADY_EXISTS when it exists. */
+int fl_db_account_insert(fl_db_t *db, uint64_t id, const char *region, int64_t now_ms);
+/* FL_EACCOUNT_NOT_EXISTS when absent. */
+int fl_db_account_get(fl_db_t *db, uint64_t id, fl_arena_t *a, fl_account_row_t *out /* OUT */);
+int fl_db_account_list(fl_db_t *db, fl_arena_t *a, fl_account_row_t **rows /* OUT */, int *n /* OUT */);
+/* FL_EUSER_ALREADY_EXISTS when it exists. */
+int fl_db_user_insert(fl_db_t *db, uint64_t account, const char *name, int64_t now_ms);
+/* FL_EUSER_NOT_EXISTS when absent. */
+int fl_db_user_get(fl_db_t *db, uint64_t account, const char *name, fl_arena_t *a,
+                   fl_user_row_t *out /* OUT */);
+int fl_db_user_list(fl_db_t *db, uint64_t account, fl_arena_t *a, fl_user_row_t **rows /* OUT */,
+                    int *n /* OUT */);
+/* Inserts or replaces a root key (start-up: the key from the environment). */
 int fl_db_key_put(fl_db_t *db, const char *ak, const char *secret, uint64_t account, int64_t now_ms);
-/* Loads every enabled key: calls fn for each. */
-int fl_db_keys_each(fl_db_t *db, void (*fn)(void *arg, const char *ak, const char *secret, uint64_t account), void *arg);
+int fl_db_key_insert(fl_db_t *db, const fl_key_row_t *k);
+int fl_db_key_set_enabled(fl_db_t *db, uint64_t account, const char *ak, bool enabled,
+                          bool *found /* OUT */);
+int fl_db_key_delete(fl_db_t *db, uint64_t account, const char *ak, bool *found /* OUT */);
+/* Lists the keys of account (of one user when user is not NULL), without secrets. */
+int fl_db_key_list(fl_db_t *db, uint64_t account, const char *user, fl_arena_t *a,
+                   fl_key_row_t **rows /* OUT */, int *n /* OUT */);
+/* Calls fn for every key, enabled or not, secrets included (start-up load). */
+int fl_db_keys_each(fl_db_t *db, void (*fn)(void *arg, const fl_key_row_t *k), void *arg);
+/* Attaches (or replaces) a policy of a user. */
+int fl_db_policy_put(fl_db_t *db, const fl_policy_row_t *p);
+int fl_db_policy_delete(fl_db_t *db, uint64_t account, const char *user, const char *name,
+                        bool *found /* OUT */);
+/* Lists policies: of one account (0 = all) and one user (NULL = all). */
+int fl_db_policy_list(fl_db_t *db, uint64_t account, const char *user, fl_arena_t *a,
+                      fl_policy_row_t **rows /* OUT */, int *n /* OUT */);
 
 /* ---- flows ---- */
 /* Finds or inserts the definition text, returning its id. */

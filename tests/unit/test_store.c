@@ -1023,12 +1023,12 @@ typedef struct {
     char seen[256];
 } keys_seen_t;
 
-static void key_cb(void *arg, const char *ak, const char *secret, uint64_t account)
+static void key_cb(void *arg, const fl_key_row_t *k)
 {
     keys_seen_t *s = arg;
     size_t l = strlen(s->seen);
-    snprintf(s->seen + l, sizeof s->seen - l, "%s%s:%s:%llu", s->n ? "," : "", ak, secret,
-             (unsigned long long)account);
+    snprintf(s->seen + l, sizeof s->seen - l, "%s%s:%s:%llu", s->n ? "," : "", k->ak, k->secret,
+             (unsigned long long)k->account);
     s->n++;
 }
 
