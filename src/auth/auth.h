@@ -120,7 +120,7 @@ fl_policy_effect_t fl_policy_eval(const fl_policy_t *p, const char *action,
  * Returns true when the request is allowed. */
 bool fl_policy_allows(fl_policy_t *const *ps, size_t n, const char *action, const char *resource,
                       const fl_authz_ctx_t *ctx);
-/* Matches s against pattern with '*' (any run) and '?' (one character). */
+/* Matches s against pattern with '*' (any run) and '?' (one byte: ARNs are ASCII). */
 bool fl_wildcard_match(const char *pattern, const char *s, bool nocase);
 
 /* ---- Identities (keys.c): access keys and the policies of RAM users ---- */

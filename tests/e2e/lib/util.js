@@ -53,6 +53,15 @@ async function waitStatus(client, flowName, execName, status, timeoutMs = 15000)
   }, timeoutMs, 50, `execution ${execName} to be ${status}`);
 }
 
+// Polls the history until it holds an event of the given type (default TaskSubmitted: the
+// worker can have the token before flowd has recorded the submission) and returns the events.
+async function waitEvent(client, flowName, execName, type = 'TaskSubmitted', timeoutMs = 10000) {
+  return waitFor(async () => {
+    const ev = await fullHistory(client, flowName, execName);
+    return ev.some((e) => e.Type === type) ? ev : null;
+  }, timeoutMs, 20, `a ${type} event in ${execName}`);
+}
+
 // Every history event, following NextToken with the given page size.
 async function fullHistory(client, flowName, execName, limit) {
   const events = [];
@@ -159,5 +168,6 @@ async function startTagged(client, flowName, extraInput = {}) {
   return { name, orderId };
 }
 
-module.exports = { sleep, waitFor, uniq, waitDone, waitStatus, fullHistory, assertEventIds,
-  types, detail, output, indent, callbackFlow, passFlow, createFlow, startTagged, FINAL };
+module.exports = { sleep, waitFor, uniq, waitDone, waitStatus, waitEvent, fullHistory,
+  assertEventIds, types, detail, output, indent, callbackFlow, passFlow, createFlow, startTagged,
+  FINAL };
