@@ -144,12 +144,13 @@ int h_start_execution(api_req_t *rq, api_resp_t *rs)
             return api_invalid(rs, "CallbackFnFTaskToken is invalid.");
         if (t.account != rq->account)
             return api_err(rs, FL_EACCESS_DENIED);
-        return api_invalid(rs, "CallbackFnFTaskToken is not supported by this server yet.");
     }
     const char *q = api_param(rq, "Qualifier");
     if (q && *q)
         return api_invalid(rs, "Qualifier is not supported by this server yet.");
-    start_job_t j = {.rq = rq, .e = {.name = (char *)name, .input = (char *)input}};
+    /* With CallbackFnFTaskToken the new execution reports its end to that task. */
+    start_job_t j = {.rq = rq, .e = {.name = (char *)name, .input = (char *)input,
+                                     .parent_token = (char *)parent}};
     int rc = fl_store_write(rq->api->store, start_job, &j);
     if (rc == FL_EFLOW_NOT_EXISTS)
         return api_err(rs, rc, flow);

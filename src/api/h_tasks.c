@@ -20,50 +20,8 @@ typedef struct {
 static int report_job(fl_db_t *db, void *arg)
 {
     report_job_t *j = arg;
-    fl_arena_t a;
-    fl_arena_init(&a);
-    fl_task_row_t t;
-    fl_exec_row_t e;
-    int rc = fl_db_task_get(db, j->tok.exec_id, j->tok.seq, &a, &t);
-    if (rc == FL_ENOT_FOUND) {
-        /* A valid token whose attempt is gone: its execution was deleted. */
-        snprintf(j->what, sizeof j->what, "%u of execution %lld", j->tok.seq,
-                 (long long)j->tok.exec_id);
-        rc = FL_ETASK_ALREADY_COMPLETED;
-        goto out;
-    }
-    if (rc)
-        goto out;
-    if (t.done) {
-        if (t.request_id && j->rq->client_request_id &&
-            strcmp(t.request_id, j->rq->client_request_id) == 0) {
-            /* The same report again (a client retry): the same answer. */
-            j->event_id = t.event_id;
-            rc = FL_OK;
-            goto out;
-        }
-        rc = fl_db_exec_get_by_id(db, j->tok.exec_id, &a, &e);
-        snprintf(j->what, sizeof j->what, "%s of execution %s", t.step,
-                 rc == FL_OK ? e.name : "?");
-        rc = FL_ETASK_ALREADY_COMPLETED;
-        goto out;
-    }
-    rc = fl_engine_apply(&j->rq->api->engine, db, j->tok.exec_id, &j->cmd, NULL, &j->event_id);
-    if (rc == FL_ETASK_ALREADY_COMPLETED) {
-        snprintf(j->what, sizeof j->what, "%s", t.step);
-        goto out;
-    }
-    if (rc == FL_EEXECUTION_NOT_EXISTS) {
-        snprintf(j->what, sizeof j->what, "%s", t.step);
-        rc = FL_ETASK_ALREADY_COMPLETED;
-        goto out;
-    }
-    if (!rc)
-        rc = fl_db_task_complete(db, j->tok.exec_id, j->tok.seq, j->rq->client_request_id,
-                                 j->event_id);
-out:
-    fl_arena_close(&a);
-    return rc;
+    return fl_engine_report(&j->rq->api->engine, db, j->tok.exec_id, j->tok.seq, &j->cmd,
+                            j->rq->client_request_id, &j->event_id, j->what, sizeof j->what);
 }
 
 /* Steps shared by both reports once the action's own parameters are checked. */

@@ -156,6 +156,15 @@ int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const 
                     fl_exec_row_t *row_out /* OUT, may be NULL; strings valid until the next call */,
                     int64_t *result_event /* OUT, may be NULL */);
 
+/* Applies a callback report (cmd: TASK_SUCCEEDED or TASK_FAILED, seq set) to attempt seq of
+ * exec_id as decisions.md section 4 orders it, in a write job: a waiting attempt records
+ * the outcome and answers FL_OK with *event_id; an attempt that already ended answers
+ * FL_ETASK_ALREADY_COMPLETED with what = "<step> of execution <name>", unless request_id
+ * equals the one that completed it (then FL_OK with the original event id). */
+int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint32_t seq,
+                     const fl_cmd_t *cmd, const char *request_id, int64_t *event_id /* OUT */,
+                     char *what /* OUT */, size_t what_len);
+
 /* ---- worker.c: timers and dispatches ---- */
 
 typedef struct fl_worker fl_worker_t;

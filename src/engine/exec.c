@@ -80,6 +80,36 @@ static void mint(void *arg, uint64_t account, int64_t exec_id, uint32_t seq, cha
     snprintf(out, 128, "%s", buf);
 }
 
+/* A sub-flow ended: queue its outcome for the parent's task (through the outbox, so the
+ * parent is stepped in a transaction of its own). StopExecution's Error propagates. */
+static int report_parent(fl_db_t *db, const fl_exec_row_t *e, const fl_out_t *out,
+                         int64_t now_ms)
+{
+    json_t *p = json_pack("{s:s, s:s}", "Action", "FnF:ReportTask", "TaskToken",
+                          e->parent_token);
+    if (out->status == FL_EXEC_SUCCEEDED) {
+        json_t *o = out->output ? json_loads(out->output, 0, NULL) : NULL;
+        json_object_set_new(p, "Output", o ? o : json_object());
+    } else {
+        static const char *deflt[] = {"", "", "", "FnF.RuntimeError", "FnF.ExecutionStopped",
+                                      "FnF.Timeout"};
+        const char *err = out->error_code && *out->error_code ? out->error_code
+                                                              : deflt[out->status];
+        char cause[256];
+        snprintf(cause, sizeof cause, "sub-flow execution %s ended %s", e->name,
+                 fl_exec_status_name(out->status));
+        json_object_set_new(p, "Error", json_string(err));
+        json_object_set_new(p, "Cause", json_string(out->error_message && *out->error_message
+                                                        ? out->error_message
+                                                        : cause));
+    }
+    char *text = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    int rc = fl_db_outbox_insert(db, e->id, 0, text, now_ms);
+    free(text);
+    return rc;
+}
+
 /* Writes everything out says, for execution e (already updated in memory). */
 static int persist(fl_db_t *db, fl_exec_row_t *e, const fl_out_t *out, int64_t now_ms)
 {
@@ -104,6 +134,8 @@ static int persist(fl_db_t *db, fl_exec_row_t *e, const fl_out_t *out, int64_t n
         rc = fl_db_timer_delete_exec(db, e->id);
         if (!rc)
             rc = fl_db_outbox_delete_exec(db, e->id);
+        if (!rc && e->parent_token)
+            rc = report_parent(db, e, out, now_ms);
     }
     for (size_t i = 0; i < out->n_timers && !rc && !out->finished; i++)
         rc = fl_db_timer_insert(db, e->id, out->timers[i].kind, out->timers[i].seq,
@@ -157,7 +189,7 @@ static int step_exec(const fl_engine_t *eng, fl_db_t *db, fl_exec_row_t *e, fl_r
         e->output = e->error_code = e->error_message = NULL;
         if (result_event)
             *result_event = out.result_event;
-        if (rc == FL_OK && (out.n_timers || out.n_dispatches))
+        if (rc == FL_OK && (out.n_timers || out.n_dispatches || (out.finished && e->parent_token)))
             fl_db_kick(db);
     }
     fl_out_close(&out);
@@ -205,6 +237,47 @@ int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const 
         row_out->status = fl_run_status(run);
     }
     fl_run_free(run);
+    fl_arena_close(&a);
+    return rc;
+}
+
+int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint32_t seq,
+                     const fl_cmd_t *cmd, const char *request_id, int64_t *event_id, char *what,
+                     size_t what_len)
+{
+    fl_arena_t a;
+    fl_arena_init(&a);
+    fl_task_row_t t;
+    fl_exec_row_t e;
+    int rc = fl_db_task_get(db, exec_id, seq, &a, &t);
+    if (rc == FL_ENOT_FOUND) {
+        /* A valid token whose attempt is gone: its execution was deleted. */
+        snprintf(what, what_len, "%u of execution %lld", seq, (long long)exec_id);
+        rc = FL_ETASK_ALREADY_COMPLETED;
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (t.done) {
+        if (t.request_id && request_id && strcmp(t.request_id, request_id) == 0) {
+            /* The same report again (a client retry): the same answer. */
+            *event_id = t.event_id;
+            goto out;
+        }
+        rc = fl_db_exec_get_by_id(db, exec_id, &a, &e);
+        snprintf(what, what_len, "%s of execution %s", t.step, rc == FL_OK ? e.name : "?");
+        rc = FL_ETASK_ALREADY_COMPLETED;
+        goto out;
+    }
+    rc = fl_engine_apply(eng, db, exec_id, cmd, NULL, event_id);
+    if (rc == FL_ETASK_ALREADY_COMPLETED || rc == FL_EEXECUTION_NOT_EXISTS) {
+        snprintf(what, what_len, "%s", t.step);
+        rc = FL_ETASK_ALREADY_COMPLETED;
+        goto out;
+    }
+    if (!rc)
+        rc = fl_db_task_complete(db, exec_id, seq, request_id, *event_id);
+out:
     fl_arena_close(&a);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "engine.h"
 
 #define MAX_INFLIGHT 64
@@ -308,6 +309,164 @@ static int results_job(fl_db_t *db, void *arg)
     return FL_OK;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Local actions: sub-flows, done in a write job instead of over the network                */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Is the dispatch's action served inside flowd? */
+static bool is_local(const char *action)
+{
+    return action && (strcmp(action, "FnF:StartExecution") == 0 ||
+                      strcmp(action, "FNF:StartExecution") == 0 ||
+                      strcmp(action, "FnF:ReportTask") == 0 ||
+                      strncmp(action, "acs:fnf:", 8) == 0);
+}
+
+/* The flow name of a sub-flow dispatch: Parameters.FlowName, or the FDL resource ARN's
+ * "...:flow/<name>". */
+static const char *subflow_name(const char *action, json_t *params)
+{
+    const char *f = json_string_value(json_object_get(params, "FlowName"));
+    if (f)
+        return f;
+    const char *p = action ? strstr(action, ":flow/") : NULL;
+    return p ? p + 6 : NULL;
+}
+
+/* Starts the sub-flow of a dispatch of parent execution exec_id, then tells the parent. */
+static int start_subflow(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint32_t seq,
+                         json_t *p, int64_t now_ms)
+{
+    const char *action = json_string_value(json_object_get(p, "Action"));
+    const char *mode = json_string_value(json_object_get(p, "Mode"));
+    json_t *params = json_object_get(p, "Parameters");
+    bool sync = mode && strcmp(mode, "WaitForSystemCallback") == 0;
+    fl_arena_t a;
+    fl_arena_init(&a);
+    fl_exec_row_t parent, child = {0};
+    fl_flow_row_t flow;
+    const char *err = NULL;
+    char cause[512] = "";
+    int rc = fl_db_exec_get_by_id(db, exec_id, &a, &parent);
+    if (rc)
+        goto out;
+    const char *name = subflow_name(action, params);
+    rc = name ? fl_db_flow_get(db, parent.account, name, false, &a, &flow) : FL_EFLOW_NOT_EXISTS;
+    if (rc == FL_EFLOW_NOT_EXISTS) {
+        err = "FnF.FlowNotExists";
+        snprintf(cause, sizeof cause, "Flow %s does not exist.", name ? name : "(none)");
+    } else if (rc) {
+        goto out;
+    } else {
+        /* Input: Parameters.Input (an object or its JSON text); FDL without serviceParams.Input
+         * hands over the mapped step input. */
+        json_t *in = json_object_get(params, "Input");
+        if (!in && strncmp(action, "acs:fnf:", 8) == 0)
+            in = params;
+        json_t *obj = json_is_string(in) ? json_loads(json_string_value(in), 0, NULL)
+                                         : json_incref(in ? in : json_object());
+        const char *ename = json_string_value(json_object_get(params, "ExecutionName"));
+        char uuid[37];
+        if (!ename) {
+            fl_uuid(uuid, false);
+            ename = uuid;
+        }
+        if (!json_is_object(obj)) {
+            err = "FnF.RuntimeError";
+            snprintf(cause, sizeof cause, "the sub-flow Input must be a JSON object");
+        } else if (!fl_name_is_valid(ename)) {
+            err = "FnF.RuntimeError";
+            snprintf(cause, sizeof cause, "the sub-flow ExecutionName is not a valid name");
+        } else {
+            char *text = json_dumps(obj, JSON_COMPACT);
+            child.flow_id = flow.id;
+            child.def_id = flow.def_id;
+            child.account = parent.account;
+            child.name = fl_arena_strdup(&a, ename);
+            child.input = fl_arena_strdup(&a, text);
+            child.parent_token = sync ? (char *)json_string_value(json_object_get(p, "TaskToken"))
+                                      : NULL;
+            free(text);
+            rc = fl_engine_start(eng, db, &child, now_ms);
+            if (rc == FL_EEXECUTION_ALREADY_EXISTS) {
+                err = "FnF.ExecutionAlreadyExists";
+                snprintf(cause, sizeof cause, "Execution %s for flow %s already exists.", ename,
+                         name);
+            } else if (rc) {
+                json_decref(obj);
+                goto out;
+            }
+        }
+        json_decref(obj);
+    }
+    fl_cmd_t cmd = {.now_ms = now_ms, .seq = seq};
+    if (err) {
+        cmd.kind = FL_CMD_SUBMIT_FAILED;
+        cmd.error = err;
+        cmd.cause = cause;
+    } else if (sync) {
+        cmd.kind = FL_CMD_SUBMITTED;
+    } else {
+        cmd.kind = FL_CMD_TASK_SUCCEEDED;
+        cmd.data = json_pack("{s:s, s:s}", "FlowName", name, "ExecutionName", child.name);
+    }
+    rc = apply(eng, db, exec_id, &cmd);
+    json_decref(cmd.data);
+out:
+    fl_arena_close(&a);
+    return rc;
+}
+
+/* A sub-flow ended: report its outcome to the parent's task, like ReportTask* would. */
+static int report_to_parent(const fl_engine_t *eng, fl_db_t *db, json_t *p, int64_t now_ms)
+{
+    const char *tok = json_string_value(json_object_get(p, "TaskToken"));
+    fl_token_t t;
+    if (!tok || fl_token_verify(eng->token_key, tok, strlen(tok), &t) != FL_OK)
+        return FL_OK; /* nothing to report to */
+    json_t *output = json_object_get(p, "Output");
+    fl_cmd_t cmd = {.now_ms = now_ms, .seq = t.seq, .data = output,
+                    .kind = output ? FL_CMD_TASK_SUCCEEDED : FL_CMD_TASK_FAILED,
+                    .error = json_string_value(json_object_get(p, "Error")),
+                    .cause = json_string_value(json_object_get(p, "Cause"))};
+    if (!output && !cmd.error)
+        cmd.error = "FnF.RuntimeError";
+    int64_t ev = 0;
+    char what[256];
+    int rc = fl_engine_report(eng, db, t.exec_id, t.seq, &cmd, NULL, &ev, what, sizeof what);
+    return rc == FL_ETASK_ALREADY_COMPLETED ? FL_OK : rc;
+}
+
+typedef struct {
+    const fl_engine_t *eng;
+    fl_outbox_row_t *rows;
+    int n;
+    int64_t now_ms;
+} local_job_t;
+
+static int local_job(fl_db_t *db, void *arg)
+{
+    local_job_t *j = arg;
+    for (int i = 0; i < j->n; i++) {
+        bool found = false;
+        int rc = fl_db_outbox_delete(db, j->rows[i].id, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            continue;
+        json_t *p = json_loads(j->rows[i].payload, 0, NULL);
+        const char *action = json_string_value(json_object_get(p, "Action"));
+        if (action && strcmp(action, "FnF:ReportTask") == 0)
+            rc = report_to_parent(j->eng, db, p, j->now_ms);
+        else
+            rc = start_subflow(j->eng, db, j->rows[i].exec_id, j->rows[i].seq, p, j->now_ms);
+        json_decref(p);
+        if (rc)
+            return rc;
+    }
+    return FL_OK;
+}
+
 static bool inflight(fl_worker_t *w, int64_t id)
 {
     for (int i = 0; i < w->n_calls; i++)
@@ -329,7 +488,8 @@ static bool start_dispatches(fl_worker_t *w)
     int n = 0;
     int64_t now = fl_now_ms();
     result_t bad[MAX_INFLIGHT * 2];
-    int n_bad = 0;
+    fl_outbox_row_t locals[MAX_INFLIGHT * 2];
+    int n_bad = 0, n_local = 0;
     if (fl_db_outbox_due(fl_store_reader(w->st), now, MAX_INFLIGHT * 2, &a, &rows, &n) == FL_OK) {
         more = n == MAX_INFLIGHT * 2;
         for (int i = 0; i < n; i++) {
@@ -339,6 +499,13 @@ static bool start_dispatches(fl_worker_t *w)
             }
             if (inflight(w, rows[i].id))
                 continue;
+            json_t *p = json_loads(rows[i].payload, 0, NULL);
+            bool local = is_local(json_string_value(json_object_get(p, "Action")));
+            json_decref(p);
+            if (local) {
+                locals[n_local++] = rows[i];
+                continue;
+            }
             const char *why = NULL;
             call_t *c = call_new(&rows[i], &why);
             if (!c) {
@@ -355,6 +522,13 @@ static bool start_dispatches(fl_worker_t *w)
             w->calls[w->n_calls++] = c;
             curl_multi_add_handle(w->multi, c->h);
         }
+    }
+    if (n_local) {
+        local_job_t lj = {w->eng, locals, n_local, now};
+        int rc = fl_store_write(w->st, local_job, &lj);
+        if (rc)
+            fl_warn("worker: %d sub-flow actions failed (%s); they will be retried", n_local,
+                    fl_err_code(rc));
     }
     fl_arena_close(&a);
     if (n_bad) {

@@ -63,81 +63,108 @@ typedef enum {
     FL_ST_WAIT,
     FL_ST_SUCCEED,
     FL_ST_FAIL,
-    FL_ST_PARALLEL, /* reserved: parsed in a later version */
-    FL_ST_MAP,      /* reserved: parsed in a later version */
+    FL_ST_PARALLEL, /* CloudFlow Parallel, FDL parallel */
+    FL_ST_MAP,      /* CloudFlow Map (inline), FDL foreach */
 } fl_state_type_t;
 
+/* Which language a flow was written in: the data flow between states differs. */
 typedef enum {
-    FL_MODE_REQUEST_COMPLETE,
-    FL_MODE_WAIT_CALLBACK, /* WaitForCustomCallback */
+    FL_DIALECT_CLOUDFLOW, /* each state's output is the next state's input */
+    FL_DIALECT_FDL,       /* steps merge their outputs into the scope's $local */
+} fl_dialect_t;
+
+typedef enum {
+    FL_MODE_REQUEST_COMPLETE, /* RequestComplete, FDL requestResponse */
+    FL_MODE_WAIT_CALLBACK,    /* WaitForCustomCallback, FDL waitForCallback */
+    FL_MODE_SYNC,             /* WaitForSystemCallback, FDL sync: wait for the job (sub-flow) */
 } fl_task_mode_t;
 
 typedef struct {
     char **errors; /* error names; "FnF.ALL" matches any */
     size_t n_errors;
-    double interval_s;    /* IntervalSeconds, default 1 */
-    int max_attempts;     /* MaxAttempts, default 3 (retries after the first attempt) */
-    double backoff_rate;  /* BackoffRate, default 1 (no growth) */
-    double max_backoff_s; /* MaxBackoffSeconds, 0 = no cap */
+    double interval_s;    /* IntervalSeconds / intervalSeconds, default 1 */
+    int max_attempts;     /* MaxAttempts / maxAttempts, default 3 (retries after the first) */
+    double backoff_rate;  /* BackoffRate / multiplier (CloudFlow default 1, FDL default 2) */
+    double max_backoff_s; /* MaxBackoffSeconds / maxIntervalSeconds, 0 = no cap */
 } fl_retry_t;
 
 typedef struct {
     char **errors;
     size_t n_errors;
     fl_tmpl_t *output_ctor; /* may be NULL */
-    int next;               /* state index in the same scope */
+    int next;               /* state index in the same scope (Next / goto) */
 } fl_catch_t;
-
-typedef struct {
-    fl_expr_t *cond;
-    int next;
-} fl_choice_t;
 
 typedef struct fl_state fl_state_t;
 
-typedef struct {
+typedef struct fl_scope {
     fl_state_t *states;
     size_t n_states;
-    int start; /* index of StartAt */
+    int start; /* index of StartAt (FDL: 0, the first step) */
 } fl_scope_t;
+
+typedef struct {
+    fl_expr_t *cond;
+    int next;          /* state to go to, or -1 when scope is set */
+    fl_scope_t *scope; /* FDL choice with steps: run them, then continue after the choice */
+} fl_choice_t;
 
 struct fl_state {
     char *name;
     fl_state_type_t type;
     int line;               /* 1-based line of the state in the definition */
     int next;               /* index of Next in the same scope, -1 when End or none */
-    bool end;               /* End: true */
-    fl_tmpl_t *input_ctor;  /* InputConstructor, NULL if absent */
-    fl_tmpl_t *output_ctor; /* OutputConstructor, NULL if absent */
+    bool end;               /* End: true (FDL end: true ends the current step list) */
+    fl_tmpl_t *input_ctor;  /* InputConstructor / FDL inputMappings, NULL if absent */
+    fl_tmpl_t *output_ctor; /* OutputConstructor / FDL outputMappings, NULL if absent */
 
     /* Task */
-    char *action;          /* "HTTP:Request", ... */
+    char *action;          /* CloudFlow Action ("HTTP:Request", "FnF:StartExecution") or the
+                              FDL resourceArn ("acs:fnf:::flow/child", "acs:fc:...") */
     fl_task_mode_t mode;
-    fl_tmpl_t *parameters; /* Parameters, NULL if absent */
-    int64_t timeout_s;     /* Timeout, 0 = none */
-    fl_retry_t *retry;
+    fl_tmpl_t *parameters; /* Parameters / FDL serviceParams, NULL if absent */
+    int64_t timeout_s;     /* Timeout / timeoutSeconds, 0 = none */
+    fl_retry_t *retry;     /* Task, Parallel, Map (and OnErrors entries) */
     size_t n_retry;
     fl_catch_t *catches;
     size_t n_catches;
+    fl_tmpl_t *error_map;  /* FDL errorMappings over $local.error / $local.cause */
 
     /* Choice */
     fl_choice_t *choices;
     size_t n_choices;
-    int default_next; /* -1 when no Default */
+    int default_next;           /* -1 when no Default (or when default_scope is set) */
+    fl_scope_t *default_scope;  /* FDL default: {steps: [...]} */
 
     /* Wait */
-    int64_t wait_s;        /* Seconds, when wait_expr is NULL */
-    fl_expr_t *wait_expr;  /* Seconds.$ */
+    int64_t wait_s;         /* Seconds / duration, when no expression is set */
+    fl_expr_t *wait_expr;   /* Seconds.$ / duration given as a path: a number of seconds */
+    fl_expr_t *wait_until;  /* Timestamp(.$) / FDL timestamp: an RFC 3339 time */
 
     /* Fail */
-    char *fail_code;   /* Code, may be NULL */
-    char *fail_detail; /* Detail */
+    char *fail_code;   /* Code / error, may be NULL */
+    char *fail_detail; /* Detail / cause */
+
+    /* Parallel */
+    fl_scope_t *branches;
+    size_t n_branches;
+
+    /* Map / foreach */
+    fl_expr_t *items;       /* ItemsPath / iterationMapping.collection: an array */
+    fl_scope_t *processor;  /* Processor / foreach steps */
+    fl_tmpl_t *item_ctor;   /* ItemConstructor ($Input = the item), NULL if absent */
+    char *item_name;        /* FDL iterationMapping.item: the item's key in the input */
+    char *index_name;       /* FDL iterationMapping.index, may be NULL */
+    int max_concurrency;    /* MaxConcurrency, 0 = no limit (bounded by the engine) */
 };
 
 typedef struct {
     char *name;        /* Name, may be NULL */
-    int64_t timeout_s; /* Timeout of the execution, 0 = none */
+    fl_dialect_t dialect;
+    int64_t timeout_s; /* Timeout / timeoutSeconds of the execution, 0 = none */
     fl_scope_t root;
+    fl_tmpl_t *input_ctor;  /* FDL flow-level inputMappings, NULL if absent */
+    fl_tmpl_t *output_ctor; /* FDL flow-level outputMappings, NULL if absent */
 } fl_flow_t;
 
 /* Limits on definitions (untrusted input). */
@@ -145,10 +172,11 @@ typedef struct {
 #define FL_SPEC_MAX_STATES 1000
 #define FL_SPEC_MAX_DEPTH 64
 
-/* Parses and validates a CloudFlow definition (YAML or JSON). Returns FL_OK with a new
- * flow in *out (free with fl_flow_free), or FL_EINVALID_ARGUMENT with diag filled: line,
- * column, path such as "States[1].Next", and a message such as
- * "Next names an unknown state 'Foo'". */
+/* Parses and validates a definition (YAML or JSON) in either language: CloudFlow
+ * (Type: StateMachine) or the legacy FDL (type: flow, steps), told apart by their top-level
+ * keys. Returns FL_OK with a new flow in *out (free with fl_flow_free), or
+ * FL_EINVALID_ARGUMENT with diag filled: line, column, path such as "States[1].Next", and a
+ * message such as "Next names an unknown state 'Foo'". */
 int fl_spec_parse(const char *text, size_t len, fl_flow_t **out /* OUT */, fl_diag_t *diag);
 void fl_flow_free(fl_flow_t *f);
 

@@ -41,7 +41,8 @@ static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS executions(id INTEGER PRIMARY KEY, flow_id INTEGER NOT NULL,"
     " name TEXT NOT NULL, status INTEGER NOT NULL, def_id INTEGER NOT NULL, input TEXT NOT NULL,"
     " output TEXT, error_code TEXT, error_message TEXT, started_ms INTEGER NOT NULL,"
-    " stopped_ms INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, UNIQUE(flow_id, name));"
+    " stopped_ms INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, parent_token TEXT,"
+    " UNIQUE(flow_id, name));"
     "CREATE TABLE IF NOT EXISTS events(exec_id INTEGER NOT NULL, event_id INTEGER NOT NULL,"
     " type TEXT NOT NULL, step TEXT NOT NULL, sched_id INTEGER NOT NULL,"
     " time_ms INTEGER NOT NULL, detail TEXT NOT NULL, PRIMARY KEY(exec_id, event_id))"
@@ -65,7 +66,7 @@ static const char *schema_sql =
     " f.environment, f.created_ms, f.modified_ms"
 #define EXEC_COLS                                                                              \
     "e.id, e.flow_id, f.name, e.name, e.status, e.def_id, e.input, e.output, e.error_code,"    \
-    " e.error_message, e.started_ms, e.stopped_ms, e.state, f.account_id"
+    " e.error_message, e.started_ms, e.stopped_ms, e.state, f.account_id, e.parent_token"
 
 enum {
     Q_META_GET, Q_META_PUT, Q_ACCOUNT_PUT, Q_KEY_PUT, Q_KEYS_ALL,
@@ -135,8 +136,8 @@ static const char *const sql_text[Q__COUNT] = {
                           " (SELECT id FROM executions WHERE flow_id = ?1)",
     [Q_FLOW_DEL_EXECS] = "DELETE FROM executions WHERE flow_id = ?1",
     [Q_EXEC_INSERT] = "INSERT INTO executions(flow_id, name, status, def_id, input, output,"
-                      " error_code, error_message, started_ms, stopped_ms, state)"
-                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                      " error_code, error_message, started_ms, stopped_ms, state, parent_token)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [Q_EXEC_UPDATE] = "UPDATE executions SET status = ?2, output = ?3, error_code = ?4,"
                       " error_message = ?5, stopped_ms = ?6, state = ?7 WHERE id = ?1",
     [Q_EXEC_GET] = "SELECT " EXEC_COLS ", d.text FROM executions e JOIN flows f ON"
@@ -242,6 +243,28 @@ static int db_exec(fl_db_t *db, const char *sql)
     return FL_OK;
 }
 
+/* Brings a database made by an older flowd up to this schema; PRAGMA user_version counts
+ * the steps applied. Version 2 added executions.parent_token (sub-flows). */
+static int migrate(fl_db_t *db)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version < 2) {
+        bool has = false;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info('executions')"
+                               " WHERE name = 'parent_token'", -1, &st, NULL) == SQLITE_OK)
+            has = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!has && db_exec(db, "ALTER TABLE executions ADD COLUMN parent_token TEXT"))
+            return FL_EINTERNAL;
+    }
+    return db_exec(db, "PRAGMA user_version = 2");
+}
+
 static fl_db_t *db_open(const char *path, bool writer)
 {
     fl_db_t *db = xcalloc(1, sizeof *db);
@@ -255,7 +278,7 @@ static fl_db_t *db_open(const char *path, bool writer)
     sqlite3_busy_timeout(db->h, 5000);
     db->writer = writer;
     if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;") ||
-        (writer && db_exec(db, schema_sql))) {
+        (writer && (db_exec(db, schema_sql) || migrate(db)))) {
         sqlite3_close(db->h);
         free(db);
         return NULL;
@@ -983,6 +1006,7 @@ int fl_db_exec_insert(fl_db_t *db, fl_exec_row_t *e)
     sqlite3_bind_int64(s, 9, e->started_ms);
     sqlite3_bind_int64(s, 10, e->stopped_ms);
     bind_str(s, 11, e->state ? e->state : "{}");
+    bind_str(s, 12, e->parent_token);
     int rc = step(db, s);
     done(s);
     if (rc == SQLITE_CONSTRAINT)
@@ -1024,7 +1048,8 @@ static void exec_row(sqlite3_stmt *s, fl_arena_t *a, fl_exec_row_t *e, bool meta
     e->input = col_str(s, 6, a);
     e->output = col_str(s, 7, a);
     e->state = col_str(s, 12, a);
-    e->definition = col_str(s, 14, a);
+    e->parent_token = col_str(s, 14, a);
+    e->definition = col_str(s, 15, a);
 }
 
 static int exec_one(fl_db_t *db, sqlite3_stmt *s, fl_arena_t *a, fl_exec_row_t *out)

@@ -67,6 +67,7 @@ typedef struct {
     int64_t started_ms;
     int64_t stopped_ms; /* 0 while running */
     char *state;        /* engine runtime state (JSON text) */
+    char *parent_token; /* task token to report to when it ends (sub-flows), may be NULL */
 } fl_exec_row_t;
 
 typedef struct {

@@ -83,11 +83,8 @@ it(ctx, 'DeleteFlow while a task waits: the report is TaskAlreadyCompleted', asy
     'ExecutionNotExists');
 });
 
-// flowd answers "CallbackFnFTaskToken is not supported by this server yet" (InvalidArgument);
-// decisions.md 6 and cloudflow-api.md 4.8 call for it. Kept as a TODO so it shows in the TAP.
-it(ctx, 'a child execution started with CallbackFnFTaskToken reports to its parent', {
-  todo: 'flowd does not support StartExecution.CallbackFnFTaskToken yet',
-}, async () => {
+// decisions.md 6 and cloudflow-api.md 4.8: the child reports its end to the parent's token.
+it(ctx, 'a child execution started with CallbackFnFTaskToken reports to its parent', async () => {
   const child = u.uniq('child');
   await u.createFlow(ctx.v1, child, [
     'Type: StateMachine', 'SpecVersion: v1', `Name: ${child}`, 'StartAt: C', 'States:',
