@@ -137,6 +137,7 @@ int fl_engine_step(const fl_flow_t *flow, const fl_exec_ctx_t *ctx, fl_run_t *ru
 typedef struct {
     const uint8_t *token_key; /* FL_TOKEN_KEY_LEN bytes */
     size_t max_payload;
+    json_t *functions;        /* function map: "service/function" or "function" -> URL */
 } fl_engine_t;
 
 /* Returns the parsed flow of definition def_id (cached; borrowed, valid until

@@ -532,6 +532,20 @@ static void leave_with(step_t *s, int fid, json_t *result)
 }
 
 static void schedule_attempt(step_t *s, int fid);
+static void start_children(step_t *s, int fid);
+
+/* Runs the current state of fid again after a Retry: a new task attempt, or the branches or
+ * iterations of a Parallel or Map from the start. */
+static void retry_state(step_t *s, int fid)
+{
+    frame_t *f = frame_get(s, fid);
+    if (state_of(s, f)->type == FL_ST_TASK) {
+        schedule_attempt(s, fid);
+        return;
+    }
+    f->attempt++;
+    start_children(s, fid);
+}
 
 /* The current state of fid failed with err: its Retry, then its Catch, then the scope. */
 static void fail_state(step_t *s, int fid, const char *err, const char *cause)
@@ -559,7 +573,7 @@ static void fail_state(step_t *s, int fid, const char *err, const char *cause)
         if (rt->max_backoff_s > 0 && delay > rt->max_backoff_s)
             delay = rt->max_backoff_s;
         if (delay <= 0) {
-            schedule_attempt(s, fid);
+            retry_state(s, fid);
             return;
         }
         f->phase = PH_RETRY;
@@ -717,6 +731,16 @@ static void schedule_attempt(step_t *s, int fid)
     s->ctx->mint(s->ctx->mint_arg, s->ctx->account, s->ctx->exec_id, seq, s->token);
     json_t *params = NULL;
     char msg[256];
+    if (st->input_ctor) {
+        json_t *eff = NULL;
+        if (construct(s, f, st->input_ctor, f->input, NULL, NULL, NULL, &eff, msg, sizeof msg)) {
+            s->token[0] = 0;
+            fail_state(s, fid, "FnF.RuntimeError", msg);
+            return;
+        }
+        json_decref(f->eff);
+        f->eff = eff;
+    }
     if (st->parameters) {
         if (construct(s, f, st->parameters, f->eff, NULL, NULL, NULL, &params, msg, sizeof msg)) {
             s->token[0] = 0;
@@ -879,7 +903,8 @@ static void enter(step_t *s, int fid, int idx, json_t *input)
                    msg);
         return;
     }
-    if (st->input_ctor) {
+    /* A Task builds its input per attempt, once its token exists ($context.task.token). */
+    if (st->input_ctor && st->type != FL_ST_TASK) {
         json_t *eff = NULL;
         if (construct(s, f, st->input_ctor, input, NULL, NULL, NULL, &eff, msg, sizeof msg)) {
             fail_state(s, fid, "FnF.RuntimeError", msg);
@@ -937,7 +962,9 @@ static void enter(step_t *s, int fid, int idx, json_t *input)
         int next = matched ? st->choices[pick].next : st->default_next;
         if (next < 0) {
             if (fdl(s)) { /* no branch and no default: the step is a no-op */
-                leave_with(s, fid, f->eff);
+                json_t *none = json_object();
+                leave_with(s, fid, none);
+                json_decref(none);
                 return;
             }
             fail_state(s, fid, "FnF.RuntimeError",
@@ -1136,7 +1163,7 @@ int fl_engine_step(const fl_flow_t *flow, const fl_exec_ctx_t *ctx, fl_run_t *ru
             fail_state(&s, fid, "FnF.TaskTimeout", cause);
         } else if (cmd->timer_kind == FL_TIMER_RETRY &&
                    (fid = gen_frame(&s, PH_RETRY, cmd->seq)) >= 0) {
-            schedule_attempt(&s, fid);
+            retry_state(&s, fid);
         } else if (cmd->timer_kind == FL_TIMER_WAIT &&
                    (fid = gen_frame(&s, PH_WAIT, cmd->seq)) >= 0) {
             frame_get(&s, fid)->phase = PH_NONE;

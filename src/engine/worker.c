@@ -27,6 +27,8 @@ typedef struct {
     int64_t exec_id;
     uint32_t seq;
     bool callback;          /* WaitForCustomCallback: a 2xx only means "submitted" */
+    bool fc;                /* a function call (error names FC.*, result under Body) */
+    bool fdl;               /* called from an FDL step (its result is $local as it is) */
     CURL *h;
     struct curl_slist *hdrs;
     char *body;             /* request body */
@@ -160,7 +162,31 @@ static void call_free(call_t *c)
 
 /* Builds the HTTP request of an HTTP:Request dispatch. Returns NULL with *why set when the
  * payload cannot be sent (then the task fails at once). */
-static call_t *call_new(const fl_outbox_row_t *o, const char **why)
+/* Resolves a function (FC:InvokeFunction's Parameters.resourceArn, or an FDL resourceArn
+ * acs:fc:<region>:<account>:services/<s>/functions/<f>) through the function map:
+ * "<s>/<f>" first, then "<f>". Returns the URL or NULL. */
+static const char *function_url(const fl_engine_t *eng, const char *arn)
+{
+    const char *fn = arn ? strstr(arn, "functions/") : NULL;
+    if (!fn || !eng->functions)
+        return NULL;
+    fn += 10;
+    const char *svc = strstr(arn, "services/");
+    if (svc) {
+        svc += 9;
+        const char *slash = strchr(svc, '/');
+        if (slash) {
+            char key[512];
+            snprintf(key, sizeof key, "%.*s/%s", (int)(slash - svc), svc, fn);
+            const char *u = json_string_value(json_object_get(eng->functions, key));
+            if (u)
+                return u;
+        }
+    }
+    return json_string_value(json_object_get(eng->functions, fn));
+}
+
+static call_t *call_new(const fl_engine_t *eng, const fl_outbox_row_t *o, const char **why)
 {
     json_error_t jerr;
     json_t *p = json_loads(o->payload, 0, &jerr);
@@ -169,10 +195,26 @@ static call_t *call_new(const fl_outbox_row_t *o, const char **why)
     const char *mode = json_string_value(json_object_get(p, "Mode"));
     const char *url = json_string_value(json_object_get(params, "URL"));
     const char *method = json_string_value(json_object_get(params, "Method"));
+    json_t *headers = json_object_get(params, "Headers");
+    json_t *body = json_object_get(params, "Body");
+    bool fc = false, fdl = false;
     call_t *c = NULL;
     *why = NULL;
-    if (!p || !action || strcmp(action, "HTTP:Request") != 0) {
-        *why = "unsupported action";
+    if (action && (strcmp(action, "FC:InvokeFunction") == 0 || strncmp(action, "acs:fc:", 7) == 0)) {
+        /* Functions are plain HTTP endpoints from the function map; the event is the body. */
+        fc = true;
+        fdl = strncmp(action, "acs:fc:", 7) == 0;
+        const char *arn = fdl ? action : json_string_value(json_object_get(params, "resourceArn"));
+        url = function_url(eng, arn);
+        method = "POST";
+        headers = NULL;
+        body = fdl ? params : json_object_get(params, "body");
+        if (!url) {
+            *why = "the function is not in flowd's function map (config key functions)";
+            goto out;
+        }
+    } else if (!p || !action || strcmp(action, "HTTP:Request") != 0) {
+        *why = "this integration is not supported by this server";
         goto out;
     }
     if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
@@ -184,6 +226,8 @@ static call_t *call_new(const fl_outbox_row_t *o, const char **why)
     c->exec_id = o->exec_id;
     c->seq = o->seq;
     c->callback = mode && strcmp(mode, "WaitForCustomCallback") == 0;
+    c->fc = fc;
+    c->fdl = fdl;
     c->resp_headers = json_object();
     fl_buf_init(&c->resp);
     c->h = curl_easy_init();
@@ -191,7 +235,7 @@ static call_t *call_new(const fl_outbox_row_t *o, const char **why)
     bool has_ct = false;
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(params, "Headers"), k, v)
+    json_object_foreach(headers, k, v)
     {
         char *line;
         if (json_is_string(v)) {
@@ -208,7 +252,6 @@ static call_t *call_new(const fl_outbox_row_t *o, const char **why)
         c->hdrs = curl_slist_append(c->hdrs, line);
         free(line);
     }
-    json_t *body = json_object_get(params, "Body");
     if (body) {
         c->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!has_ct)
@@ -264,10 +307,21 @@ static void call_result(call_t *c, CURLcode code, result_t *r)
         body = json_string("");
     if (status >= 400) {
         r->cmd.kind = c->callback ? FL_CMD_SUBMIT_FAILED : FL_CMD_TASK_FAILED;
-        if (asprintf(&r->error, "HTTP.StatusCode.%ld", status) < 0)
-            abort();
         size_t n = c->resp.len > 4096 ? 4096 : c->resp.len;
-        r->cause = xstrndup(c->resp.data ? c->resp.data : "", n);
+        const char *etype = json_string_value(json_object_get(body, "errorType"));
+        const char *emsg = json_string_value(json_object_get(body, "errorMessage"));
+        if (c->fc && etype) { /* a function's own error, as Function Compute reports it */
+            r->error = xstrndup(etype, 128);
+        } else if (c->fc) {
+            r->error = xstrdup(status == 429   ? "FC.ResourceThrottled"
+                               : status == 503 ? "FC.ResourceExhausted"
+                               : status == 500 ? "FC.InternalServerError"
+                                               : "FC.Unknown");
+        } else if (asprintf(&r->error, "HTTP.StatusCode.%ld", status) < 0) {
+            abort();
+        }
+        r->cause = c->fc && emsg ? xstrndup(emsg, 4096)
+                                 : xstrndup(c->resp.data ? c->resp.data : "", n);
         json_decref(body);
         return;
     }
@@ -277,8 +331,13 @@ static void call_result(call_t *c, CURLcode code, result_t *r)
         return;
     }
     r->cmd.kind = FL_CMD_TASK_SUCCEEDED;
-    r->data = json_pack("{s:i, s:O, s:o}", "StatusCode", (int)status, "Headers", c->resp_headers,
-                        "Body", body);
+    if (c->fdl) /* FDL: the function's result is the step's $local */
+        r->data = json_is_object(body) ? body : json_pack("{s:o}", "result", body);
+    else if (c->fc) /* CloudFlow: a function's result sits under $Output.Body */
+        r->data = json_pack("{s:o}", "Body", body);
+    else
+        r->data = json_pack("{s:i, s:O, s:o}", "StatusCode", (int)status, "Headers",
+                            c->resp_headers, "Body", body);
 }
 
 typedef struct {
@@ -507,7 +566,7 @@ static bool start_dispatches(fl_worker_t *w)
                 continue;
             }
             const char *why = NULL;
-            call_t *c = call_new(&rows[i], &why);
+            call_t *c = call_new(w->eng, &rows[i], &why);
             if (!c) {
                 result_t *r = &bad[n_bad++];
                 memset(r, 0, sizeof *r);

@@ -10,6 +10,9 @@
  *   throttle:
  *     default: {burst: 100000, rate: 100000}
  *     ListFlows: {burst: 100, rate: 10}
+ *   functions:                      # FC:InvokeFunction / acs:fc resources -> HTTP endpoints
+ *     approval-notifier: http://127.0.0.1:9100/notify
+ *     orders/ship: http://127.0.0.1:9100/ship
  *
  * Throttle entries are per account and action: burst is the bucket size, rate its refill
  * per second; burst 0 turns throttling off for that action.
@@ -97,7 +100,7 @@ static int read_file(fl_config_t *c)
         return -1;
     }
     static const char *known[] = {"listen", "data", "store", "region", "log_level", "limits",
-                                  "throttle", NULL};
+                                  "throttle", "functions", NULL};
     const char *k;
     json_t *v;
     json_object_foreach(c->file, k, v)
@@ -109,7 +112,8 @@ static int read_file(fl_config_t *c)
             fprintf(stderr, "flowd: config file %s: unknown key '%s'\n", c->config, k);
             return -1;
         }
-        if (strcmp(k, "limits") && strcmp(k, "throttle") && !json_is_string(v)) {
+        if (strcmp(k, "limits") && strcmp(k, "throttle") && strcmp(k, "functions") &&
+            !json_is_string(v)) {
             fprintf(stderr, "flowd: config file %s: '%s' must be a string\n", c->config, k);
             return -1;
         }
@@ -139,6 +143,20 @@ static int read_file(fl_config_t *c)
             return -1;
         }
     }
+    json_t *fns = json_object_get(c->file, "functions");
+    if (fns && !json_is_object(fns)) {
+        fprintf(stderr, "flowd: config: functions must map function names to URLs\n");
+        return -1;
+    }
+    json_object_foreach(fns, k, v)
+    {
+        const char *u = json_string_value(v);
+        if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)) {
+            fprintf(stderr, "flowd: config: functions.%s must be an http:// or https:// URL\n", k);
+            return -1;
+        }
+    }
+    c->functions = fns;
     json_t *thr = json_object_get(c->file, "throttle");
     if (thr && !json_is_object(thr)) {
         fprintf(stderr, "flowd: config: throttle must be a mapping\n");

@@ -18,6 +18,7 @@ typedef struct {
     size_t max_payload;    /* bytes */
     fl_rate_t *limits;     /* one per action (fl_api_action_count()) */
     fl_rate_t default_limit;
+    json_t *functions;     /* function map (borrowed from file), NULL = none */
     json_t *file;          /* the parsed config file, kept for the strings above */
 } fl_config_t;
 

@@ -248,6 +248,7 @@ int main(int argc, char **argv)
     memcpy(api.token_key, s.token_key, FL_TOKEN_KEY_LEN);
     api.engine.token_key = api.token_key;
     api.engine.max_payload = api.max_payload;
+    api.engine.functions = cfg.functions;
     if (fl_api_load_identities(&api) != FL_OK) {
         fprintf(stderr, "flowd: cannot load access keys from the store\n");
         return 1;

@@ -316,9 +316,10 @@ TEST(spec_invalid_table)
          "duplicate state name 'A' (also States[0], line 5)"},
         {HDR "  - {Name: '', Type: Succeed}\n", 5, "States[0].Name", "Name must be 1 to 128"},
         {HDR "  - {Name: A}\n", 5, "States[0].Type", "Type is required"},
-        {HDR "  - {Name: A, Type: Parallel}\n", 5, "States[0].Type",
-         "state type 'Parallel' is not supported yet"},
-        {HDR "  - {Name: A, Type: Map}\n", 5, "States[0].Type", "state type 'Map' is not supported yet"},
+        {HDR "  - {Name: A, Type: Parallel, End: true}\n", 5, "States[0].Branches",
+         "Branches is required for a Parallel state"},
+        {HDR "  - {Name: A, Type: Map, End: true}\n", 5, "States[0].ItemsPath",
+         "ItemsPath is required"},
         {HDR "  - {Name: A, Type: pass}\n", 5, "States[0].Type", "unknown state type 'pass'"},
         {HDR "  - Name: A\n    Type: Pass\n", 5, "States[0]",
          "state 'A' needs either Next or End: true"},
@@ -353,10 +354,10 @@ TEST(spec_invalid_table)
          6, "States[1]", "state 'B' is not reachable"},
         /* Task */
         {HDR "  - Name: A\n    Type: Task\n    End: true\n", 5, "States[0].Action", "Action is required"},
-        {HDR "  - Name: A\n    Type: Task\n    Action: FC:InvokeFunction\n    End: true\n", 7,
-         "States[0].Action", "Action 'FC:InvokeFunction' is not supported yet"},
+        {HDR "  - Name: A\n    Type: Task\n    Action: FC:InvokeFunction\n    End: true\n", 5,
+         "States[0].Parameters", "Parameters with a resourceArn is required for FC:InvokeFunction"},
         {HDR TASK_A "    TaskMode: WaitForSystemCallback\n" URL, 9, "States[0].TaskMode",
-         "TaskMode 'WaitForSystemCallback' is not supported yet"},
+         "TaskMode 'WaitForSystemCallback' is not supported with HTTP:Request"},
         {HDR TASK_A "    TaskMode: Async\n" URL, 9, "States[0].TaskMode", "unknown TaskMode 'Async'"},
         {HDR TASK_A, 5, "States[0].Parameters", "Parameters with a URL is required for HTTP:Request"},
         {HDR TASK_A "    Parameters: {Method: GET}\n", 9, "States[0].Parameters.URL",
@@ -425,9 +426,9 @@ TEST(spec_invalid_table)
          11, "States[0].Next", "a Choice state cannot have Next"},
         /* Wait */
         {HDR "  - {Name: A, Type: Wait, End: true}\n", 5, "States[0].Seconds",
-         "Seconds or Seconds.$ is required for a Wait state"},
+         "Seconds, Seconds.$, Timestamp or Timestamp.$ is required for a Wait state"},
         {HDR "  - {Name: A, Type: Wait, End: true, Seconds: 1, Seconds.$: $Input.n}\n", 5,
-         "States[0].Seconds.$", "give either Seconds or Seconds.$, not both"},
+         "States[0].Seconds.$", "give only one of Seconds, Seconds.$, Timestamp and Timestamp.$"},
         {HDR "  - {Name: A, Type: Wait, End: true, Seconds: -1}\n", 5, "States[0].Seconds",
          "Seconds must be an integer from 0 to 31536000"},
         {"Type: StateMachine\nSpecVersion: v1\nTimeout: 60\nStartAt: A\nStates:\n"
@@ -608,6 +609,509 @@ TEST(spec_errors_match)
     ASSERT(fl_spec_errors_match(all, 2, "FnF.TaskTimeout"));
 }
 
+/* ---- Parallel, Map, Timestamp, OnErrors, FnF:StartExecution ---- */
+
+/* cloudflow-api.md 3.4, verbatim (FC:InvokeFunction goes through flowd's function map). */
+static const char EXAMPLE_3_4[] =
+    "Type: StateMachine\n"
+    "Name: order-approval\n"
+    "SpecVersion: v1\n"
+    "StartAt: RequestApproval\n"
+    "States:\n"
+    "  - Type: Task\n"
+    "    Name: RequestApproval\n"
+    "    Action: FC:InvokeFunction\n"
+    "    TaskMode: WaitForCustomCallback\n"
+    "    Timeout: 3600\n"
+    "    Parameters:\n"
+    "      resourceArn: acs:fc:::functions/approval-notifier\n"
+    "      invocationType: Async\n"
+    "      body:\n"
+    "        orderId.$: $Input.orderId\n"
+    "        amount.$: $Input.amount\n"
+    "        taskToken.$: $Context.Current.TaskToken\n"
+    "    OutputConstructor:\n"
+    "      orderId.$: $Input.orderId\n"
+    "      approved.$: $Output.approved          # from ReportTaskSucceeded.Output\n"
+    "      approver.$: $Output.approver\n"
+    "    Retry:\n"
+    "      - Errors: [FC.ResourceThrottled, FC.ResourceExhausted, FC.InternalServerError]\n"
+    "        IntervalSeconds: 2\n"
+    "        MaxAttempts: 3\n"
+    "        BackoffRate: 2\n"
+    "        MaxBackoffSeconds: 30\n"
+    "    Catch:\n"
+    "      - Errors: [FnF.TaskTimeout]\n"
+    "        Next: Escalate\n"
+    "      - Errors: [ApprovalRejected]           # ReportTaskFailed.Error\n"
+    "        OutputConstructor:\n"
+    "          reason.$: $Context.Current.Error.Detail\n"
+    "        Next: Rejected\n"
+    "    Next: CheckApproval\n"
+    "  - Type: Choice\n"
+    "    Name: CheckApproval\n"
+    "    Branches:\n"
+    "      - Condition: $Input.approved == true\n"
+    "        Next: ShipItems\n"
+    "    Default: Rejected\n"
+    "  - Type: Map\n"
+    "    Name: ShipItems\n"
+    "    ItemsPath: $Context.Execution.Input.items\n"
+    "    MaxConcurrency: 5\n"
+    "    Processor:\n"
+    "      StartAt: ShipOne\n"
+    "      States:\n"
+    "        - Type: Task\n"
+    "          Name: ShipOne\n"
+    "          Action: FC:InvokeFunction\n"
+    "          TaskMode: RequestComplete\n"
+    "          Parameters:\n"
+    "            resourceArn: acs:fc:::functions/ship-item\n"
+    "            invocationType: Sync\n"
+    "            body.$: $Input\n"
+    "          OutputConstructor:\n"
+    "            trackingId.$: $Output.Body.trackingId\n"
+    "          End: true\n"
+    "    End: true\n"
+    "  - Type: Pass\n"
+    "    Name: Escalate\n"
+    "    OutputConstructor:\n"
+    "      status: escalated\n"
+    "    End: true\n"
+    "  - Type: Fail\n"
+    "    Name: Rejected\n"
+    "    Code: OrderRejected\n"
+    "    Detail: approval was rejected\n";
+
+/* Replaces every occurrence of from in text by to; returns a new string. */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    fl_buf_t b;
+    size_t n = strlen(from);
+    fl_buf_init(&b);
+    fl_buf_puts(&b, "");
+    for (const char *p; (p = strstr(text, from)); text = p + n) {
+        fl_buf_append(&b, text, (size_t)(p - text));
+        fl_buf_puts(&b, to);
+    }
+    fl_buf_puts(&b, text);
+    return fl_buf_take(&b);
+}
+
+TEST(spec_example_3_4)
+{
+    fl_flow_t *f = NULL;
+    fl_diag_t d;
+    ASSERT_OK(parse(EXAMPLE_3_4, &f, &d));
+    ASSERT_STR_EQ(f->root.states[0].action, "FC:InvokeFunction");
+    ASSERT_EQ(f->root.states[0].mode, FL_MODE_WAIT_CALLBACK);
+    ASSERT_EQ(f->root.states[2].type, FL_ST_MAP);
+    ASSERT_STR_EQ(f->root.states[2].processor->states[0].action, "FC:InvokeFunction");
+    fl_flow_free(f);
+    f = NULL;
+
+    /* The same flow with HTTP:Request in place of FC. */
+    char *a = replace_all(EXAMPLE_3_4, "Action: FC:InvokeFunction", "Action: HTTP:Request");
+    char *b = replace_all(a, "resourceArn: acs:fc:::functions/approval-notifier\n"
+                             "      invocationType: Async\n"
+                             "      body:",
+                          "URL: https://notify.example.com/approval\n      Body:");
+    char *text = replace_all(b, "resourceArn: acs:fc:::functions/ship-item\n"
+                                "            invocationType: Sync\n"
+                                "            body.$: $Input",
+                             "URL: https://ship.example.com/\n            Body.$: $Input");
+    f = must_parse(text);
+    ASSERT_EQ(f->dialect, FL_DIALECT_CLOUDFLOW);
+    ASSERT_STR_EQ(f->name, "order-approval");
+    ASSERT_EQ(f->root.n_states, 5);
+    const fl_state_t *t = &f->root.states[0];
+    ASSERT_EQ(t->mode, FL_MODE_WAIT_CALLBACK);
+    ASSERT_EQ(t->timeout_s, 3600);
+    ASSERT_EQ(t->n_retry, 1);
+    ASSERT(t->retry[0].interval_s == 2 && t->retry[0].backoff_rate == 2 &&
+           t->retry[0].max_backoff_s == 30);
+    ASSERT_EQ(t->n_catches, 2);
+    ASSERT_EQ(t->catches[0].next, 3);
+    ASSERT_EQ(t->catches[1].next, 4);
+    ASSERT(t->catches[1].output_ctor != NULL);
+    ASSERT_EQ(t->next, 1);
+    ASSERT_EQ(f->root.states[1].choices[0].next, 2);
+    ASSERT_EQ(f->root.states[1].default_next, 4);
+
+    const fl_state_t *m = &f->root.states[2];
+    ASSERT_EQ(m->type, FL_ST_MAP);
+    ASSERT(m->end && m->next == -1);
+    ASSERT(m->items != NULL && m->item_ctor == NULL);
+    ASSERT(m->item_name == NULL && m->index_name == NULL);
+    ASSERT_EQ(m->max_concurrency, 5);
+    ASSERT(m->processor != NULL);
+    ASSERT_EQ(m->processor->n_states, 1);
+    ASSERT_EQ(m->processor->start, 0);
+    const fl_state_t *one = &m->processor->states[0];
+    ASSERT_STR_EQ(one->name, "ShipOne");
+    ASSERT_STR_EQ(one->action, "HTTP:Request");
+    ASSERT_EQ(one->mode, FL_MODE_REQUEST_COMPLETE);
+    ASSERT(one->end && one->parameters && one->output_ctor);
+    ASSERT_EQ(one->line, 48); /* 49 in the original, one line shorter above */
+
+    json_t *ctx = json_pack("{s:{s:{s:[i,i,i]}}}", "Execution", "Input", "items", 1, 2, 3);
+    fl_env_t env = {NULL, NULL, ctx};
+    json_t *v;
+    char err[128];
+    ASSERT_OK(fl_expr_eval(m->items, &env, &v, err, sizeof err));
+    ASSERT_EQ(json_array_size(v), 3);
+    json_decref(v);
+    json_decref(ctx);
+    fl_flow_free(f);
+    free(a);
+    free(b);
+    free(text);
+    LEAK_CHECK();
+}
+
+static const char NESTED_CF[] =
+    "Type: StateMachine\n"
+    "SpecVersion: v1\n"
+    "StartAt: Fan\n"
+    "States:\n"
+    "  - Type: Parallel\n"
+    "    Name: Fan\n"
+    "    Branches:\n"
+    "      - StartAt: A\n"
+    "        States:\n"
+    "          - {Type: Pass, Name: A, Next: B}\n"
+    "          - Type: Wait\n"
+    "            Name: B\n"
+    "            Timestamp: '2030-05-06T07:08:09+08:00'\n"
+    "            End: true\n"
+    "      - StartAt: A\n" /* the same names again: another scope */
+    "        States:\n"
+    "          - Type: Map\n"
+    "            Name: A\n"
+    "            ItemsPath: $Input.list\n"
+    "            MaxConcuccency: 3\n"
+    "            ItemConstructor:\n"
+    "              value.$: $Input\n"
+    "              fixed: 1\n"
+    "            Processor:\n"
+    "              StartAt: Inner\n"
+    "              States:\n"
+    "                - Type: Task\n"
+    "                  Name: Inner\n"
+    "                  Action: FNF:StartExecution\n"
+    "                  TaskMode: WaitForSystemCallback\n"
+    "                  Parameters:\n"
+    "                    FlowName: child\n"
+    "                    Input.$: $Input\n"
+    "                    ExecutionName.$: $Input.id\n"
+    "                  Catch:\n"
+    "                    - Errors: [FnF.ALL]\n"
+    "                      Next: Oops\n"
+    "                  End: true\n"
+    "                - {Type: Fail, Name: Oops, Code: E}\n"
+    "            Next: B\n"
+    "          - {Type: Succeed, Name: B}\n"
+    "    OnErrors:\n"
+    "      - Errors: [E1, E2]\n"
+    "        Retry: {MaxAttempts: 5, FixedBackoff: 3, Multiplier: 1.5}\n"
+    "      - Errors: [E3]\n"
+    "        Retry: {}\n"
+    "        Next: Later\n"
+    "        OutputConstructor: {why.$: $Context.Current.Error.Code}\n"
+    "      - Errors: [FnF.ALL]\n"
+    "        Description: everything else\n"
+    "        Next: Done\n"
+    "    Next: Later\n"
+    "  - Type: Wait\n"
+    "    Name: Later\n"
+    "    Timestamp.$: $Input.when\n"
+    "    Next: Start\n"
+    "  - Type: Task\n"
+    "    Name: Start\n"
+    "    Action: FnF:StartExecution\n"
+    "    Parameters: {FlowName.$: $Input.flow, Input: {a: 1}, ExecutionName: run1}\n"
+    "    Retry:\n"
+    "      - Errors: [FnF.ALL]\n"
+    "    Next: Done\n"
+    "  - {Type: Succeed, Name: Done}\n";
+
+TEST(spec_parallel_map_nested)
+{
+    fl_flow_t *f = must_parse(NESTED_CF);
+    ASSERT_EQ(f->root.n_states, 4);
+    const fl_state_t *fan = &f->root.states[0];
+    ASSERT_EQ(fan->type, FL_ST_PARALLEL);
+    ASSERT_EQ(fan->next, 1);
+    ASSERT_EQ(fan->n_branches, 2);
+
+    const fl_scope_t *b0 = &fan->branches[0];
+    ASSERT_EQ(b0->n_states, 2);
+    ASSERT_EQ(b0->start, 0);
+    ASSERT_EQ(b0->states[0].next, 1);
+    ASSERT(b0->states[1].wait_until != NULL && b0->states[1].wait_expr == NULL);
+    json_t *v;
+    char err[128];
+    fl_env_t env = {NULL, NULL, NULL};
+    ASSERT_OK(fl_expr_eval(b0->states[1].wait_until, &env, &v, err, sizeof err));
+    ASSERT_STR_EQ(json_string_value(v), "2030-05-06T07:08:09+08:00");
+    json_decref(v);
+
+    const fl_scope_t *b1 = &fan->branches[1];
+    ASSERT_EQ(b1->n_states, 2);
+    const fl_state_t *map = &b1->states[0];
+    ASSERT_EQ(map->type, FL_ST_MAP);
+    ASSERT_EQ(map->max_concurrency, 3);
+    ASSERT_EQ(map->next, 1);
+    ASSERT(map->item_ctor != NULL);
+    json_t *item = json_integer(7);
+    env.input = item;
+    ASSERT_OK(fl_tmpl_eval(map->item_ctor, &env, &v, err, sizeof err));
+    ASSERT_EQ(json_integer_value(json_object_get(v, "value")), 7);
+    ASSERT_EQ(json_integer_value(json_object_get(v, "fixed")), 1);
+    json_decref(v);
+    json_decref(item);
+    const fl_state_t *inner = &map->processor->states[0];
+    ASSERT_STR_EQ(inner->action, "FnF:StartExecution");
+    ASSERT_EQ(inner->mode, FL_MODE_SYNC);
+    ASSERT(inner->parameters != NULL);
+    ASSERT_EQ(inner->n_catches, 1);
+    ASSERT_EQ(inner->catches[0].next, 1);
+    ASSERT_EQ(b1->states[1].type, FL_ST_SUCCEED);
+
+    /* OnErrors: retry entries for the ones with Retry, catch entries for the ones with Next */
+    ASSERT_EQ(fan->n_retry, 2);
+    ASSERT_EQ(fan->retry[0].n_errors, 2);
+    ASSERT_STR_EQ(fan->retry[0].errors[1], "E2");
+    ASSERT_EQ(fan->retry[0].max_attempts, 5);
+    ASSERT(fan->retry[0].interval_s == 3 && fan->retry[0].backoff_rate == 1.5);
+    ASSERT_STR_EQ(fan->retry[1].errors[0], "E3");
+    ASSERT_EQ(fan->retry[1].max_attempts, 3);
+    ASSERT(fan->retry[1].interval_s == 1 && fan->retry[1].backoff_rate == 1 &&
+           fan->retry[1].max_backoff_s == 0);
+    ASSERT_EQ(fan->n_catches, 2);
+    ASSERT_STR_EQ(fan->catches[0].errors[0], "E3");
+    ASSERT_EQ(fan->catches[0].next, 1);
+    ASSERT(fan->catches[0].output_ctor != NULL);
+    ASSERT_STR_EQ(fan->catches[1].errors[0], "FnF.ALL");
+    ASSERT_EQ(fan->catches[1].next, 3);
+    ASSERT(fan->catches[1].output_ctor == NULL);
+
+    const fl_state_t *later = &f->root.states[1];
+    ASSERT(later->wait_until != NULL && later->wait_expr == NULL && later->wait_s == 0);
+    const fl_state_t *start = &f->root.states[2];
+    ASSERT_STR_EQ(start->action, "FnF:StartExecution");
+    ASSERT_EQ(start->mode, FL_MODE_REQUEST_COMPLETE);
+    ASSERT_EQ(start->n_retry, 1);
+    json_t *in = json_pack("{s:s}", "flow", "sub");
+    env.input = in;
+    ASSERT_OK(fl_tmpl_eval(start->parameters, &env, &v, err, sizeof err));
+    ASSERT_STR_EQ(json_string_value(json_object_get(v, "FlowName")), "sub");
+    ASSERT_STR_EQ(json_string_value(json_object_get(v, "ExecutionName")), "run1");
+    json_decref(v);
+    json_decref(in);
+    fl_flow_free(f);
+    LEAK_CHECK();
+}
+
+#define PAR_HDR HDR "  - Name: A\n    Type: Parallel\n    End: true\n    Branches:\n"
+#define MAP_HDR HDR "  - Name: A\n    Type: Map\n    End: true\n    ItemsPath: $Input.l\n"
+#define PROC "    Processor:\n      StartAt: P\n      States:\n        - {Name: P, Type: Succeed}\n"
+#define FNF_A "  - Name: A\n    Type: Task\n    Action: FnF:StartExecution\n    End: true\n"
+
+TEST(spec_invalid_nested_table)
+{
+    static const struct {
+        const char *text;
+        int line;
+        const char *path, *msg;
+    } cases[] = {
+        /* Parallel */
+        {PAR_HDR "      []\n", 9, "States[0].Branches", "Branches must be a list of 1 to 50"},
+        {PAR_HDR "      - {StartAt: X}\n", 9, "States[0].Branches[0].States", "States is required"},
+        {PAR_HDR "      - States: [{Name: X, Type: Succeed}]\n", 9,
+         "States[0].Branches[0].StartAt", "StartAt is required"},
+        {PAR_HDR "      - StartAt: X\n        States: [{Name: X, Type: Succeed}]\n"
+                 "        Next: A\n",
+         11, "States[0].Branches[0].Next", "unknown field 'Next' in a Parallel branch"},
+        {PAR_HDR "      - StartAt: X\n        States:\n          - {Name: X, Type: Pass, Next: A}\n",
+         11, "States[0].Branches[0].States[0].Next", "Next names an unknown state 'A'"},
+        {PAR_HDR "      - StartAt: X\n        States: [{Name: X, Type: Succeed}]\n"
+                 "      - StartAt: X\n        States:\n          - {Name: X, Type: Pass, End: true}\n"
+                 "          - {Name: X, Type: Succeed}\n",
+         14, "States[0].Branches[1].States[1].Name", "duplicate state name 'X'"},
+        {PAR_HDR "      - StartAt: X\n        States:\n          - {Name: X, Type: Succeed}\n"
+                 "          - {Name: Y, Type: Succeed}\n",
+         12, "States[0].Branches[0].States[1]", "state 'Y' is not reachable from StartAt"},
+        {PAR_HDR "      - StartAt: Z\n        States: [{Name: X, Type: Succeed}]\n", 9,
+         "States[0].Branches[0].StartAt", "StartAt names an unknown state 'Z'"},
+        {HDR "  - Name: A\n    Type: Parallel\n    Branches:\n"
+             "      - StartAt: X\n        States: [{Name: X, Type: Succeed}]\n",
+         5, "States[0]", "state 'A' needs either Next or End: true"},
+        {PAR_HDR "      - StartAt: X\n        States: [{Name: X, Type: Succeed}]\n"
+                 "    Catch:\n      - Errors: [e]\n        Next: X\n",
+         13, "States[0].Catch[0].Next", "Next names an unknown state 'X'"},
+        {PAR_HDR "      - StartAt: X\n        States: [{Name: X, Type: Succeed}]\n"
+                 "    Parameters: {}\n",
+         11, "States[0].Parameters", "unknown field 'Parameters' in a Parallel state"},
+        /* Map */
+        {HDR "  - Name: A\n    Type: Map\n    End: true\n" PROC, 5, "States[0].ItemsPath",
+         "ItemsPath is required"},
+        {HDR "  - Name: A\n    Type: Map\n    End: true\n    ItemsPath: items\n" PROC, 8,
+         "States[0].ItemsPath", "invalid expression 'items'"},
+        {MAP_HDR, 5, "States[0].Processor", "Processor is required for a Map state"},
+        {MAP_HDR "    Processor: [1]\n", 9, "States[0].Processor",
+         "Processor must be an object with StartAt and States, not a list"},
+        {MAP_HDR PROC "    MaxConcurrency: -1\n", 13, "States[0].MaxConcurrency",
+         "MaxConcurrency must be an integer from 0"},
+        {MAP_HDR PROC "    MaxConcurrency: 2\n    MaxConcuccency: 2\n", 14,
+         "States[0].MaxConcuccency", "give either MaxConcurrency or MaxConcuccency, not both"},
+        {MAP_HDR PROC "    ProcessorConfig: {ExecutionMode: Express}\n", 13,
+         "States[0].ProcessorConfig", "distributed Map is not supported"},
+        {MAP_HDR PROC "    ItemReader: {}\n", 13, "States[0].ItemReader",
+         "distributed Map is not supported"},
+        {MAP_HDR PROC "    ItemConstructor: {a.$: '$Input +'}\n", 13,
+         "States[0].ItemConstructor.a.$", "invalid expression"},
+        {MAP_HDR "    Processor:\n      StartAt: P\n      States:\n"
+                 "        - {Name: P, Type: Pass, Next: A}\n",
+         12, "States[0].Processor.States[0].Next", "Next names an unknown state 'A'"},
+        {MAP_HDR PROC "    Processor2: {}\n", 13, "States[0].Processor2",
+         "unknown field 'Processor2' in a Map state"},
+        /* Wait */
+        {HDR "  - {Name: A, Type: Wait, End: true, Timestamp: '2024-13-01T00:00:00Z'}\n", 5,
+         "States[0].Timestamp", "Timestamp must be an RFC 3339 time"},
+        {HDR "  - {Name: A, Type: Wait, End: true, Timestamp: 5}\n", 5, "States[0].Timestamp",
+         "Timestamp must be a string, not an integer"},
+        {HDR "  - {Name: A, Type: Wait, End: true, Seconds: 5, Timestamp.$: $Input.t}\n", 5,
+         "States[0].Timestamp.$", "(Seconds is given too)"},
+        {HDR "  - {Name: A, Type: Wait, End: true, Timestamp.$: '$Input.t +'}\n", 5,
+         "States[0].Timestamp.$", "invalid expression"},
+        /* OnErrors */
+        {HDR TASK_A URL "    OnErrors:\n      - Errors: [a]\n        Next: A\n"
+                        "    Retry:\n      - Errors: [a]\n",
+         10, "States[0].OnErrors", "OnErrors cannot be combined with Retry on the same state"},
+        {HDR TASK_A URL "    Catch:\n      - Errors: [a]\n        Next: A\n"
+                        "    OnErrors:\n      - Errors: [a]\n        Next: A\n",
+         13, "States[0].OnErrors", "OnErrors cannot be combined with Catch"},
+        {HDR TASK_A URL "    OnErrors:\n      - Errors: [a]\n", 11, "States[0].OnErrors[0]",
+         "an OnErrors entry needs Retry, Next or both"},
+        {HDR TASK_A URL "    OnErrors:\n      - Next: A\n", 11, "States[0].OnErrors[0].Errors",
+         "Errors is required"},
+        {HDR TASK_A URL "    OnErrors:\n      - Errors: [a]\n        Retry: {BackoffRate: 2}\n", 12,
+         "States[0].OnErrors[0].Retry.BackoffRate", "unknown field 'BackoffRate' in an OnErrors Retry"},
+        {HDR TASK_A URL "    OnErrors:\n      - Errors: [a]\n        Retry: {Multiplier: 0}\n", 12,
+         "States[0].OnErrors[0].Retry.Multiplier", "Multiplier must be a number from 1"},
+        {HDR TASK_A URL "    OnErrors:\n      - Errors: [a]\n        Retry: {}\n"
+                        "        OutputConstructor: {}\n",
+         13, "States[0].OnErrors[0].OutputConstructor", "OutputConstructor in OnErrors needs Next"},
+        {HDR TASK_A URL "    OnErrors:\n      - Errors: [a]\n        Next: Nope\n", 12,
+         "States[0].OnErrors[0].Next", "Next names an unknown state 'Nope'"},
+        {HDR TASK_A URL "    OnErrors: []\n", 10, "States[0].OnErrors",
+         "OnErrors must be a non-empty list"},
+        {HDR "  - {Name: A, Type: Pass, End: true, OnErrors: []}\n", 5, "States[0].OnErrors",
+         "unknown field 'OnErrors' in a Pass state"},
+        /* FnF:StartExecution */
+        {HDR FNF_A, 5, "States[0].Parameters", "Parameters with a FlowName is required"},
+        {HDR FNF_A "    Parameters: {Input: {}}\n", 9, "States[0].Parameters.FlowName",
+         "FlowName is required for FnF:StartExecution"},
+        {HDR FNF_A "    Parameters: {FlowName: 'a b'}\n", 9, "States[0].Parameters.FlowName",
+         "FlowName must be 1 to 128 of A-Z"},
+        {HDR FNF_A "    Parameters: {FlowName: a, FlowName.$: $Input.f}\n", 9,
+         "States[0].Parameters.FlowName.$", "give either FlowName or FlowName.$, not both"},
+        {HDR FNF_A "    Parameters: {FlowName: a, URL: 'http://h/'}\n", 9,
+         "States[0].Parameters.URL", "unknown field 'URL' in FnF:StartExecution Parameters"},
+        {HDR FNF_A "    Parameters: {FlowName: a, ExecutionName: '-x'}\n", 9,
+         "States[0].Parameters.ExecutionName", "ExecutionName must be 1 to 128"},
+        {HDR FNF_A "    Parameters: {FlowName: a, Input: 5}\n", 9, "States[0].Parameters.Input",
+         "Input must be an object or a JSON text, not an integer"},
+        {HDR FNF_A "    TaskMode: WaitForCustomCallback\n    Parameters: {FlowName: a}\n", 9,
+         "States[0].TaskMode", "TaskMode 'WaitForCustomCallback' is not supported with "
+                              "FnF:StartExecution"},
+        {HDR "  - {Name: A, Type: Task, End: true, Action: 'FnF:StartExecutionX'}\n", 5,
+         "States[0].Action", "Action 'FnF:StartExecutionX' is not supported yet"},
+        {HDR "  - {Name: A, Type: Task, End: true, Action: 'MNS:SendMessage'}\n", 5,
+         "States[0].Action", "Action 'MNS:SendMessage' is not supported yet"},
+        /* the two languages */
+        {"Type: StateMachine\nSpecVersion: v1\nsteps: []\n", 3, "steps",
+         "unknown field 'steps' in the flow definition"},
+        {"Name: x\n", 1, "", "the definition is neither CloudFlow"},
+    };
+    for (size_t i = 0; i < FL_ARRAY_LEN(cases); i++) {
+        fl_flow_t *f = NULL;
+        fl_diag_t d;
+        char got[1024];
+        if (parse(cases[i].text, &f, &d) == FL_OK)
+            FAIL_AT("case %zu should fail:\n%s", i, cases[i].text);
+        ASSERT(f == NULL);
+        diag_str(&d, got, sizeof got);
+        if (d.line != cases[i].line || strcmp(d.path, cases[i].path) ||
+            !strstr(d.msg, cases[i].msg))
+            FAIL_AT("case %zu:\n%s\n  got:  %s\n  want: line %d: %s: ...%s...", i, cases[i].text,
+                    got, cases[i].line, cases[i].path, cases[i].msg);
+    }
+    LEAK_CHECK();
+}
+
+TEST(spec_nested_limits)
+{
+    fl_flow_t *f;
+    fl_diag_t d;
+    fl_buf_t b;
+    /* 50 Parallel branches are fine, 51 are not */
+    for (int n = 50; n <= 51; n++) {
+        fl_buf_init(&b);
+        fl_buf_puts(&b, PAR_HDR);
+        for (int i = 0; i < n; i++)
+            fl_buf_printf(&b, "      - {StartAt: S, States: [{Name: S, Type: Succeed}]}\n");
+        int rc = fl_spec_parse(b.data, b.len, &f, &d);
+        if (n == 50) {
+            ASSERT_OK(rc);
+            ASSERT_EQ(f->root.states[0].n_branches, 50);
+            fl_flow_free(f);
+        } else {
+            ASSERT(rc != FL_OK);
+            ASSERT_STR_EQ(d.path, "States[0].Branches");
+            ASSERT_CONTAINS(d.msg, "1 to 50 branches (this one has 51)");
+        }
+        fl_buf_free(&b);
+    }
+    /* the state limit counts every scope: 1 + 999 in a processor is fine, 1 + 1000 is not */
+    for (int n = 999; n <= 1000; n++) {
+        fl_buf_init(&b);
+        fl_buf_puts(&b, MAP_HDR "    Processor:\n      StartAt: S0\n      States:\n");
+        for (int i = 0; i < n; i++) {
+            if (i + 1 < n)
+                fl_buf_printf(&b, "        - {Name: S%d, Type: Pass, Next: S%d}\n", i, i + 1);
+            else
+                fl_buf_printf(&b, "        - {Name: S%d, Type: Succeed}\n", i);
+        }
+        int rc = fl_spec_parse(b.data, b.len, &f, &d);
+        if (n == 999) {
+            ASSERT_OK(rc);
+            ASSERT_EQ(f->root.states[0].processor->n_states, 999);
+            fl_flow_free(f);
+        } else {
+            ASSERT(rc != FL_OK);
+            ASSERT_STR_EQ(d.path, "States[0].Processor.States");
+            ASSERT_CONTAINS(d.msg, "at most 1000");
+        }
+        fl_buf_free(&b);
+    }
+    /* Parallel in Parallel down to the depth limit: a clean error, no crash */
+    fl_buf_init(&b);
+    fl_buf_puts(&b, HDR);
+    for (int i = 0; i < 20; i++)
+        fl_buf_printf(&b,
+                      "%*s- Name: P\n%*s  Type: Parallel\n%*s  End: true\n%*s  Branches:\n"
+                      "%*s    - StartAt: P\n%*s      States:\n",
+                      2 + 8 * i, "", 2 + 8 * i, "", 2 + 8 * i, "", 2 + 8 * i, "", 2 + 8 * i, "",
+                      2 + 8 * i, "");
+    fl_buf_printf(&b, "%*s- {Name: P, Type: Succeed}\n", 2 + 8 * 20, "");
+    ASSERT(fl_spec_parse(b.data, b.len, &f, &d) != FL_OK);
+    ASSERT_CONTAINS(d.msg, "nests deeper than 64 levels");
+    fl_buf_free(&b);
+    LEAK_CHECK();
+}
+
 /* ---- data cases: tests/cases/spec/{valid,invalid}/<case>/ ---- */
 
 static char *read_file(const char *path)
@@ -685,6 +1189,6 @@ TEST(spec_data_cases)
     int nv = walk_cases("tests/cases/spec/valid", true);
     int ni = walk_cases("tests/cases/spec/invalid", false);
     printf("  (%d valid, %d invalid cases)\n", nv, ni);
-    ASSERT(nv >= 15);
-    ASSERT(ni >= 25);
+    ASSERT(nv >= 40);
+    ASSERT(ni >= 70);
 }
