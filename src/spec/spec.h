@@ -1,11 +1,11 @@
 /*
- * spec.h - flow definitions: parse CloudFlow (Type: StateMachine, SpecVersion: v1) text in
- * YAML or JSON into an immutable fl_flow_t, validating it fully, and the expression
- * language used in constructors, Choice conditions and Wait Seconds.$.
+ * spec.h - flow definitions: parse CloudFlow (Type: StateMachine, SpecVersion: v1) and the
+ * legacy FDL (type: flow) in YAML or JSON into one immutable model, fl_flow_t, validating it
+ * fully; and the expression language used in constructors, mappings, conditions and waits.
  *
  * This module does no I/O and keeps no global state; a parsed flow may be shared read-only
- * between threads. States live in scopes (the flow's top level now; Parallel branches and
- * Map processors later) and refer to each other by index within their scope.
+ * between threads. States live in scopes (the top level, Parallel branches, Map processors,
+ * FDL choice steps) and refer to each other by index within their scope.
  */
 #ifndef FL_SPEC_H
 #define FL_SPEC_H
