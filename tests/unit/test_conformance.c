@@ -130,7 +130,6 @@ typedef struct {
     ptimer_t *timers;
     size_t n_timers, timer_order;
     int64_t *sched_of; /* by seq: the TaskScheduled event id of the attempt */
-    char **step_of;    /* by seq: its step name (borrowed from hist) */
     bool *done;        /* by seq: the attempt ended */
     size_t n_seq;
     struct {
@@ -172,11 +171,9 @@ static void grow_seq(world_t *w, uint32_t seq)
         return;
     size_t n = (size_t)seq + 16;
     w->sched_of = xrealloc(w->sched_of, n * sizeof *w->sched_of);
-    w->step_of = xrealloc(w->step_of, n * sizeof *w->step_of);
     w->done = xrealloc(w->done, n * sizeof *w->done);
     for (size_t i = w->n_seq; i < n; i++) {
         w->sched_of[i] = 0;
-        w->step_of[i] = NULL;
         w->done[i] = false;
     }
     w->n_seq = n;
@@ -238,7 +235,7 @@ static void apply(world_t *w, fl_cmd_t *cmd)
         BROKEN(w, "%s: out.status %d != run status %d", what, out.status, fl_run_status(run));
 
     /* ---- events ---- */
-    size_t n_sched = 0, first_sched = w->n_hist;
+    size_t n_sched = 0;
     int64_t sched_ids[256];
     for (size_t k = 0; k < out.n_events; k++) {
         const fl_ev_t *ev = &out.events[k];
@@ -290,7 +287,6 @@ static void apply(world_t *w, fl_cmd_t *cmd)
         h->step = xstrdup(ev->step ? ev->step : "");
         h->detail = xstrdup(ev->detail ? ev->detail : "");
     }
-    (void)first_sched;
 
     /* ---- dispatches: the k-th TaskScheduled of the step is the k-th dispatch ---- */
     if (out.n_dispatches != n_sched)
@@ -308,7 +304,6 @@ static void apply(world_t *w, fl_cmd_t *cmd)
             BROKEN(w, "dispatch seq %u used twice", d->seq);
         int64_t sid = k < n_sched ? sched_ids[k] : 0;
         w->sched_of[d->seq] = sid;
-        w->step_of[d->seq] = sid ? w->hist[sid - 1].step : NULL;
         disp_t nd = {.seq = d->seq,
                      .k = count_dispatch(w, sid ? w->hist[sid - 1].step : "?"),
                      .step = xstrdup(sid ? w->hist[sid - 1].step : "?"),
@@ -704,7 +699,6 @@ static void world_free(world_t *w)
     free(w->counts);
     free(w->timers);
     free(w->sched_of);
-    free(w->step_of);
     free(w->done);
     free(w->state);
     free(w->output);
