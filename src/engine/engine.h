@@ -138,6 +138,10 @@ typedef struct {
     const uint8_t *token_key; /* FL_TOKEN_KEY_LEN bytes */
     size_t max_payload;
     json_t *functions;        /* function map: "service/function" or "function" -> URL */
+    int dispatch_retries;     /* re-sends after a connection failure before the task fails */
+    int dispatch_backoff_ms;  /* first pause before a re-send; doubles each time */
+    int dispatch_timeout_ms;  /* whole request to a worker or function */
+    int dispatch_per_target;  /* requests in flight to one host:port */
 } fl_engine_t;
 
 /* Returns the parsed flow of definition def_id (cached; borrowed, valid until

@@ -29,6 +29,8 @@ typedef struct {
     bool callback;          /* WaitForCustomCallback: a 2xx only means "submitted" */
     bool fc;                /* a function call (error names FC.*, result under Body) */
     bool fdl;               /* called from an FDL step (its result is $local as it is) */
+    int attempts;           /* sends of this outbox row before this one */
+    char target[256];       /* scheme://host:port, for the per-target limit */
     CURL *h;
     struct curl_slist *hdrs;
     char *body;             /* request body */
@@ -42,6 +44,8 @@ typedef struct {
 typedef struct {
     int64_t outbox_id;
     int64_t exec_id;
+    bool resend;            /* a connection failure with re-sends left: try again later */
+    int attempts;
     fl_cmd_t cmd;
     json_t *data;
     char *error;
@@ -226,6 +230,12 @@ static call_t *call_new(const fl_engine_t *eng, const fl_outbox_row_t *o, const 
     c->exec_id = o->exec_id;
     c->seq = o->seq;
     c->callback = mode && strcmp(mode, "WaitForCustomCallback") == 0;
+    c->attempts = o->attempts;
+    {
+        const char *h = strstr(url, "://");
+        size_t n = h ? strcspn(h + 3, "/?#") + (size_t)(h + 3 - url) : strlen(url);
+        snprintf(c->target, sizeof c->target, "%.*s", (int)n, url);
+    }
     c->fc = fc;
     c->fdl = fdl;
     c->resp_headers = json_object();
@@ -274,7 +284,9 @@ static call_t *call_new(const fl_engine_t *eng, const fl_outbox_row_t *o, const 
     curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->err);
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
+    curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS,
+                     (long)(eng->dispatch_timeout_ms > 0 ? eng->dispatch_timeout_ms
+                                                         : HTTP_TIMEOUT_MS));
     curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
     curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -285,15 +297,20 @@ out:
 }
 
 /* Turns a finished call into a result. */
-static void call_result(call_t *c, CURLcode code, result_t *r)
+static void call_result(const fl_engine_t *eng, call_t *c, CURLcode code, result_t *r)
 {
     memset(r, 0, sizeof *r);
     r->outbox_id = c->outbox_id;
     r->exec_id = c->exec_id;
     r->cmd.seq = c->seq;
+    r->attempts = c->attempts;
     long status = 0;
     curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
     if (code != CURLE_OK) {
+        /* The worker may be restarting: re-send a few times before the task fails. A reply
+         * that came too big or too late is an answer, not a connection failure. */
+        r->resend = !c->too_big && code != CURLE_OPERATION_TIMEDOUT &&
+                    c->attempts < eng->dispatch_retries;
         r->cmd.kind = c->callback ? FL_CMD_SUBMIT_FAILED : FL_CMD_TASK_FAILED;
         r->error = xstrdup("HTTP.ConnectionError");
         r->cause = xstrdup(c->too_big ? "the response body exceeds 1048576 bytes"
@@ -353,6 +370,13 @@ static int results_job(fl_db_t *db, void *arg)
     for (int i = 0; i < j->n; i++) {
         result_t *r = &j->res[i];
         bool found = false;
+        if (r->resend) {
+            int64_t pause = (int64_t)j->eng->dispatch_backoff_ms << (r->attempts < 20 ? r->attempts : 20);
+            int rc = fl_db_outbox_retry(db, r->outbox_id, j->now_ms + pause);
+            if (rc)
+                return rc;
+            continue;
+        }
         int rc = fl_db_outbox_delete(db, r->outbox_id, &found);
         if (rc)
             return rc;
@@ -378,7 +402,85 @@ static bool is_local(const char *action)
     return action && (strcmp(action, "FnF:StartExecution") == 0 ||
                       strcmp(action, "FNF:StartExecution") == 0 ||
                       strcmp(action, "FnF:ReportTask") == 0 ||
-                      strncmp(action, "acs:fnf:", 8) == 0);
+                      strcmp(action, "MNS:SendMessage") == 0 ||
+                      strncmp(action, "acs:fnf:", 8) == 0 || strncmp(action, "acs:mns:", 8) == 0);
+}
+
+/* Puts the message of an MNS:SendMessage (CloudFlow: Parameters QueueName, MessageBody,
+ * DelaySeconds, Priority) or FDL acs:mns:::/queues/<q>/messages (serviceParams MessageBody,
+ * DelaySeconds, Priority) dispatch into flowd's built-in queue, creating the queue on first
+ * use, then tells the task: submitted (callback) or done with {"MessageId"}. */
+static int send_message(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint32_t seq,
+                        json_t *p, int64_t now_ms)
+{
+    const char *action = json_string_value(json_object_get(p, "Action"));
+    const char *mode = json_string_value(json_object_get(p, "Mode"));
+    json_t *params = json_object_get(p, "Parameters");
+    char queue[300] = "";
+    const char *err = NULL, *cause = NULL;
+    if (strncmp(action, "acs:mns:", 8) == 0) {
+        const char *q = strstr(action, "/queues/");
+        const char *end = q ? strstr(q + 8, "/messages") : NULL;
+        if (q && end && end - (q + 8) > 0 && end - (q + 8) < (long)sizeof queue)
+            snprintf(queue, sizeof queue, "%.*s", (int)(end - (q + 8)), q + 8);
+    } else {
+        const char *qn = json_string_value(json_object_get(params, "QueueName"));
+        snprintf(queue, sizeof queue, "%s", qn ? qn : "");
+    }
+    json_t *body = json_object_get(params, "MessageBody");
+    if (!body)
+        body = params; /* FDL without MessageBody: the mapped input is the message */
+    char *text = json_is_string(body) ? xstrdup(json_string_value(body))
+                                      : json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *delay = json_object_get(params, "DelaySeconds");
+    json_t *prio = json_object_get(params, "Priority");
+    int64_t id = 0;
+    int rc = FL_OK;
+    if (!queue[0] || strncmp(action, "acs:mns:::/topics/", 18) == 0) {
+        err = "FnF.RuntimeError";
+        cause = queue[0] ? "MNS topics are not served by flowd; use a queue"
+                         : "the MNS queue name is missing";
+    } else if (strlen(text) > 65536) {
+        err = "MNS.MessageBodyTooLarge";
+        cause = "the message body exceeds 65536 bytes";
+    } else {
+        fl_arena_t a;
+        fl_exec_row_t e;
+        fl_arena_init(&a);
+        rc = fl_db_exec_get_by_id(db, exec_id, &a, &e);
+        if (!rc)
+            rc = fl_db_queue_put(db, e.account, queue, "{}", false, now_ms);
+        if (!rc) {
+            int64_t d = json_is_integer(delay) ? json_integer_value(delay) : 0;
+            int pr = json_is_integer(prio) ? (int)json_integer_value(prio) : 8;
+            if (d < 0 || d > 604800)
+                d = 0;
+            if (pr < 1 || pr > 16)
+                pr = 8;
+            rc = fl_db_msg_insert(db, e.account, queue, text, pr, now_ms + d * 1000,
+                                  now_ms + 4LL * 86400 * 1000, now_ms, &id);
+        }
+        fl_arena_close(&a);
+    }
+    free(text);
+    if (rc)
+        return rc;
+    fl_cmd_t cmd = {.now_ms = now_ms, .seq = seq};
+    char mid[33];
+    fl_msg_id(id, mid);
+    if (err) {
+        cmd.kind = FL_CMD_SUBMIT_FAILED;
+        cmd.error = err;
+        cmd.cause = cause;
+    } else if (mode && strcmp(mode, "WaitForCustomCallback") == 0) {
+        cmd.kind = FL_CMD_SUBMITTED;
+    } else {
+        cmd.kind = FL_CMD_TASK_SUCCEEDED;
+        cmd.data = json_pack("{s:s}", "MessageId", mid);
+    }
+    rc = apply(eng, db, exec_id, &cmd);
+    json_decref(cmd.data);
+    return rc;
 }
 
 /* The flow name of a sub-flow dispatch: Parameters.FlowName, or the FDL resource ARN's
@@ -517,6 +619,9 @@ static int local_job(fl_db_t *db, void *arg)
         const char *action = json_string_value(json_object_get(p, "Action"));
         if (action && strcmp(action, "FnF:ReportTask") == 0)
             rc = report_to_parent(j->eng, db, p, j->now_ms);
+        else if (action && (strcmp(action, "MNS:SendMessage") == 0 ||
+                            strncmp(action, "acs:mns:", 8) == 0))
+            rc = send_message(j->eng, db, j->rows[i].exec_id, j->rows[i].seq, p, j->now_ms);
         else
             rc = start_subflow(j->eng, db, j->rows[i].exec_id, j->rows[i].seq, p, j->now_ms);
         json_decref(p);
@@ -578,6 +683,15 @@ static bool start_dispatches(fl_worker_t *w)
                 r->cause = xstrdup(why);
                 continue;
             }
+            int same = 0;
+            for (int k = 0; k < w->n_calls; k++)
+                same += strcmp(w->calls[k]->target, c->target) == 0;
+            if (w->eng->dispatch_per_target > 0 && same >= w->eng->dispatch_per_target) {
+                /* One slow endpoint must not take every slot: this row waits its turn. */
+                call_free(c);
+                more = true;
+                continue;
+            }
             w->calls[w->n_calls++] = c;
             curl_multi_add_handle(w->multi, c->h);
         }
@@ -613,7 +727,7 @@ static int finish_dispatches(fl_worker_t *w)
             continue;
         call_t *c = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-        call_result(c, m->data.result, &res[n++]);
+        call_result(w->eng, c, m->data.result, &res[n++]);
         curl_multi_remove_handle(w->multi, c->h);
         for (int i = 0; i < w->n_calls; i++) {
             if (w->calls[i] == c) {

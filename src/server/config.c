@@ -10,6 +10,7 @@
  *   throttle:
  *     default: {burst: 100000, rate: 100000}
  *     ListFlows: {burst: 100, rate: 10}
+ *   dispatch: {retries: 3, backoff_ms: 500, timeout_ms: 30000, per_target: 16}
  *   functions:                      # FC:InvokeFunction / acs:fc resources -> HTTP endpoints
  *     approval-notifier: http://127.0.0.1:9100/notify
  *     orders/ship: http://127.0.0.1:9100/ship
@@ -100,7 +101,7 @@ static int read_file(fl_config_t *c)
         return -1;
     }
     static const char *known[] = {"listen", "data", "store", "region", "log_level", "limits",
-                                  "throttle", "functions", NULL};
+                                  "throttle", "functions", "dispatch", NULL};
     const char *k;
     json_t *v;
     json_object_foreach(c->file, k, v)
@@ -113,7 +114,7 @@ static int read_file(fl_config_t *c)
             return -1;
         }
         if (strcmp(k, "limits") && strcmp(k, "throttle") && strcmp(k, "functions") &&
-            !json_is_string(v)) {
+            strcmp(k, "dispatch") && !json_is_string(v)) {
             fprintf(stderr, "flowd: config file %s: '%s' must be a string\n", c->config, k);
             return -1;
         }
@@ -142,6 +143,22 @@ static int read_file(fl_config_t *c)
             fprintf(stderr, "flowd: config: unknown limit '%s'\n", k);
             return -1;
         }
+    }
+    json_t *disp = json_object_get(c->file, "dispatch");
+    json_object_foreach(disp, k, v)
+    {
+        int *dst = !strcmp(k, "retries")      ? &c->dispatch_retries
+                   : !strcmp(k, "backoff_ms") ? &c->dispatch_backoff_ms
+                   : !strcmp(k, "timeout_ms") ? &c->dispatch_timeout_ms
+                   : !strcmp(k, "per_target") ? &c->dispatch_per_target
+                                              : NULL;
+        if (!dst || !json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > 3600000) {
+            fprintf(stderr, "flowd: config: dispatch.%s must be one of retries, backoff_ms, "
+                            "timeout_ms, per_target with a whole number\n", k);
+            return -1;
+        }
+        *dst = (int)json_integer_value(v);
     }
     json_t *fns = json_object_get(c->file, "functions");
     if (fns && !json_is_object(fns)) {
@@ -214,6 +231,10 @@ int fl_config_load(fl_config_t *c, int argc, char **argv)
     c->max_body = 1024 * 1024;
     c->max_payload = 64 * 1024;
     c->default_limit = (fl_rate_t){DEFAULT_BURST, DEFAULT_RATE};
+    c->dispatch_retries = 3;
+    c->dispatch_backoff_ms = 500;
+    c->dispatch_timeout_ms = 30000;
+    c->dispatch_per_target = 16;
     c->limits = xcalloc(fl_api_action_count(), sizeof *c->limits);
     for (size_t i = 0; i < fl_api_action_count(); i++)
         c->limits[i] = c->default_limit;

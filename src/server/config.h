@@ -19,6 +19,7 @@ typedef struct {
     fl_rate_t *limits;     /* one per action (fl_api_action_count()) */
     fl_rate_t default_limit;
     json_t *functions;     /* function map (borrowed from file), NULL = none */
+    int dispatch_retries, dispatch_backoff_ms, dispatch_timeout_ms, dispatch_per_target;
     json_t *file;          /* the parsed config file, kept for the strings above */
 } fl_config_t;
 

@@ -249,6 +249,10 @@ int main(int argc, char **argv)
     api.engine.token_key = api.token_key;
     api.engine.max_payload = api.max_payload;
     api.engine.functions = cfg.functions;
+    api.engine.dispatch_retries = cfg.dispatch_retries;
+    api.engine.dispatch_backoff_ms = cfg.dispatch_backoff_ms;
+    api.engine.dispatch_timeout_ms = cfg.dispatch_timeout_ms;
+    api.engine.dispatch_per_target = cfg.dispatch_per_target;
     if (fl_api_load_identities(&api) != FL_OK) {
         fprintf(stderr, "flowd: cannot load access keys from the store\n");
         return 1;

@@ -893,6 +893,34 @@ static int check_fc(cx_t *c, const node_t *state, const node_t *p)
     return FL_OK;
 }
 
+/* Checks Parameters of MNS:SendMessage: QueueName and MessageBody required (literal or .$),
+ * DelaySeconds and Priority optional. */
+static int check_mns(cx_t *c, const node_t *state, const node_t *p)
+{
+    static const char *const keys[] = {"QueueName", "QueueName.$", "MessageBody",
+                                       "MessageBody.$", "DelaySeconds", "DelaySeconds.$",
+                                       "Priority", "Priority.$", NULL};
+    int64_t v;
+    if (!p)
+        return spec_bad(c, state, "Parameters",
+                        "Parameters with a QueueName is required for MNS:SendMessage");
+    if (p->kind != N_MAP)
+        return spec_bad(c, p, "Parameters", "Parameters must be an object, not %s",
+                        spec_kind_name(p));
+    size_t m = spec_push_key(c, "Parameters");
+    if (spec_check_keys(c, p, keys, "MNS:SendMessage Parameters") || check_pairs(c, p, keys))
+        return FL_EINVALID_ARGUMENT;
+    if (!spec_get(p, "QueueName") && !spec_get(p, "QueueName.$"))
+        return spec_bad(c, p, "QueueName", "QueueName is required for MNS:SendMessage");
+    if (!spec_get(p, "MessageBody") && !spec_get(p, "MessageBody.$"))
+        return spec_bad(c, p, "MessageBody", "MessageBody is required for MNS:SendMessage");
+    if (spec_get_int(c, p, "DelaySeconds", 0, 604800, &v) ||
+        spec_get_int(c, p, "Priority", 1, 16, &v))
+        return FL_EINVALID_ARGUMENT;
+    spec_pop(c, m);
+    return FL_OK;
+}
+
 static int parse_task(cx_t *c, const fl_scope_t *scope, const node_t *n, fl_state_t *st)
 {
     const char *s;
@@ -902,7 +930,8 @@ static int parse_task(cx_t *c, const fl_scope_t *scope, const node_t *n, fl_stat
     /* The CloudFlow console writes FnF; older samples spell the product FNF. */
     bool fnf = !strcmp(s, "FnF:StartExecution") || !strcmp(s, "FNF:StartExecution");
     bool fc = !strcmp(s, "FC:InvokeFunction");
-    if (!fnf && !fc && strcmp(s, "HTTP:Request"))
+    bool mns = !strcmp(s, "MNS:SendMessage");
+    if (!fnf && !fc && !mns && strcmp(s, "HTTP:Request"))
         return spec_bad(c, spec_get(n, "Action"), "Action", "Action '%s' is not supported yet",
                         s);
     st->action = xstrdup(fnf ? "FnF:StartExecution" : s);
@@ -929,7 +958,8 @@ static int parse_task(cx_t *c, const fl_scope_t *scope, const node_t *n, fl_stat
                         "WaitForSystemCallback)",
                         s);
     }
-    if ((fnf ? check_fnf : fc ? check_fc : check_http)(c, n, spec_get(n, "Parameters")) ||
+    if ((fnf ? check_fnf : fc ? check_fc : mns ? check_mns : check_http)(c, n,
+                                                                         spec_get(n, "Parameters")) ||
         get_ctor(c, n, "Parameters", &st->parameters) ||
         spec_get_int(c, n, "Timeout", 0, SPEC_MAX_TASK_TIMEOUT_S, &st->timeout_s))
         return FL_EINVALID_ARGUMENT;

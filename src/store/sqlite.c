@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,16 @@ static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS policies(account_id INTEGER NOT NULL, user_name TEXT NOT NULL,"
     " name TEXT NOT NULL, document TEXT NOT NULL, created_ms INTEGER NOT NULL,"
     " PRIMARY KEY(account_id, user_name, name)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS queues(account_id INTEGER NOT NULL, name TEXT NOT NULL,"
+    " attrs TEXT NOT NULL, created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(account_id, name)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS messages(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
+    " queue TEXT NOT NULL, body TEXT NOT NULL, priority INTEGER NOT NULL,"
+    " enqueue_ms INTEGER NOT NULL, visible_ms INTEGER NOT NULL, expire_ms INTEGER NOT NULL,"
+    " first_dequeue_ms INTEGER NOT NULL DEFAULT 0, dequeue_count INTEGER NOT NULL DEFAULT 0,"
+    " receipt TEXT);"
+    "CREATE INDEX IF NOT EXISTS messages_ready ON messages(account_id, queue, visible_ms);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages(receipt);"
     "CREATE TABLE IF NOT EXISTS defs(id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE,"
     " text TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS flows(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
@@ -72,7 +83,9 @@ enum {
     Q_META_GET, Q_META_PUT, Q_ACCOUNT_PUT, Q_KEY_PUT, Q_KEYS_ALL,
     Q_ACCOUNT_INSERT, Q_ACCOUNT_GET, Q_ACCOUNT_LIST, Q_USER_INSERT, Q_USER_GET, Q_USER_LIST,
     Q_KEY_INSERT, Q_KEY_ENABLE, Q_KEY_DELETE, Q_KEY_LIST, Q_POLICY_PUT, Q_POLICY_DELETE,
-    Q_POLICY_LIST,
+    Q_POLICY_LIST, Q_QUEUE_PUT, Q_QUEUE_GET, Q_QUEUE_LIST, Q_QUEUE_DELETE, Q_QUEUE_PURGE,
+    Q_QUEUE_COUNTS, Q_MSG_INSERT, Q_MSG_READY, Q_MSG_TAKE, Q_MSG_PEEK, Q_MSG_BY_RECEIPT,
+    Q_MSG_DELETE, Q_MSG_VISIBLE, Q_MSG_EXPIRE, Q_TASK_WAITING,
     Q_DEF_FIND, Q_DEF_INSERT, Q_DEF_GET,
     Q_FLOW_INSERT, Q_FLOW_UPDATE, Q_FLOW_GET, Q_FLOW_GET_ID, Q_FLOW_LIST, Q_FLOW_DELETE,
     Q_FLOW_DEL_EVENTS, Q_FLOW_DEL_TASKS, Q_FLOW_DEL_TIMERS, Q_FLOW_DEL_OUTBOX, Q_FLOW_DEL_EXECS,
@@ -105,6 +118,44 @@ static const char *const sql_text[Q__COUNT] = {
     [Q_KEY_DELETE] = "DELETE FROM access_keys WHERE account_id = ?1 AND ak = ?2",
     [Q_KEY_LIST] = "SELECT ak, NULL, account_id, user_name, enabled, created_ms FROM access_keys"
                    " WHERE account_id = ?1 AND (?2 IS NULL OR user_name = ?2) ORDER BY created_ms, ak",
+    [Q_QUEUE_PUT] = "INSERT INTO queues(account_id, name, attrs, created_ms, modified_ms)"
+                    " VALUES(?1, ?2, ?3, ?4, ?4) ON CONFLICT(account_id, name) DO UPDATE SET"
+                    " attrs = ?3, modified_ms = ?4 WHERE ?5",
+    [Q_QUEUE_GET] = "SELECT name, attrs, created_ms, modified_ms FROM queues"
+                    " WHERE account_id = ?1 AND name = ?2",
+    [Q_QUEUE_LIST] = "SELECT name, attrs, created_ms, modified_ms FROM queues WHERE account_id = ?1"
+                     " AND name >= ?2 AND substr(name, 1, length(?3)) = ?3 ORDER BY name LIMIT ?4",
+    [Q_QUEUE_DELETE] = "DELETE FROM queues WHERE account_id = ?1 AND name = ?2",
+    [Q_QUEUE_PURGE] = "DELETE FROM messages WHERE account_id = ?1 AND queue = ?2",
+    [Q_QUEUE_COUNTS] = "SELECT count(*), coalesce(sum(visible_ms > ?3 AND dequeue_count > 0), 0),"
+                       " coalesce(sum(visible_ms > ?3 AND dequeue_count = 0), 0) FROM messages"
+                       " WHERE account_id = ?1 AND queue = ?2",
+    [Q_MSG_INSERT] = "INSERT INTO messages(account_id, queue, body, priority, enqueue_ms,"
+                     " visible_ms, expire_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_MSG_READY] = "SELECT id, body, priority, enqueue_ms, visible_ms, expire_ms,"
+                    " first_dequeue_ms, dequeue_count, receipt FROM messages"
+                    " WHERE account_id = ?1 AND queue = ?2 AND visible_ms <= ?3"
+                    " ORDER BY priority, id LIMIT ?4",
+    [Q_MSG_TAKE] = "UPDATE messages SET visible_ms = ?2, receipt = ?3, dequeue_count ="
+                   " dequeue_count + 1, first_dequeue_ms = CASE WHEN first_dequeue_ms = 0 THEN ?4"
+                   " ELSE first_dequeue_ms END WHERE id = ?1",
+    [Q_MSG_PEEK] = "SELECT id, body, priority, enqueue_ms, visible_ms, expire_ms,"
+                   " first_dequeue_ms, dequeue_count, NULL FROM messages"
+                   " WHERE account_id = ?1 AND queue = ?2 AND visible_ms <= ?3"
+                   " ORDER BY priority, id LIMIT ?4",
+    [Q_MSG_BY_RECEIPT] = "SELECT id, body, priority, enqueue_ms, visible_ms, expire_ms,"
+                         " first_dequeue_ms, dequeue_count, receipt FROM messages"
+                         " WHERE account_id = ?1 AND queue = ?2 AND receipt = ?3",
+    [Q_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
+    [Q_MSG_VISIBLE] = "UPDATE messages SET visible_ms = ?2, receipt = ?3 WHERE id = ?1",
+    [Q_MSG_EXPIRE] = "DELETE FROM messages WHERE account_id = ?1 AND queue = ?2 AND expire_ms <= ?3",
+    [Q_TASK_WAITING] = "SELECT t.exec_id, t.seq, t.step, t.created_ms, t.timeout_ms, e.name,"
+                       " (SELECT count(*) FROM tasks t2 WHERE t2.exec_id = t.exec_id AND"
+                       " t2.step = t.step AND t2.seq <= t.seq) FROM tasks t"
+                       " JOIN executions e ON e.id = t.exec_id"
+                       " WHERE e.flow_id = ?1 AND t.done = 0 AND (?2 IS NULL OR e.name = ?2)"
+                       " AND (t.exec_id > ?3 OR (t.exec_id = ?3 AND t.seq >= ?4))"
+                       " ORDER BY t.exec_id, t.seq LIMIT ?5",
     [Q_POLICY_PUT] = "INSERT OR REPLACE INTO policies(account_id, user_name, name, document,"
                      " created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
     [Q_POLICY_DELETE] = "DELETE FROM policies WHERE account_id = ?1 AND user_name = ?2 AND name = ?3",
@@ -1330,4 +1381,217 @@ int fl_exec_status_parse(const char *s)
         if (strcmp(s, status_names[i]) == 0)
             return i;
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Queues                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+static void queue_row(sqlite3_stmt *s, fl_arena_t *a, fl_queue_row_t *q)
+{
+    q->name = col_str(s, 0, a);
+    q->attrs = col_str(s, 1, a);
+    q->created_ms = sqlite3_column_int64(s, 2);
+    q->modified_ms = sqlite3_column_int64(s, 3);
+}
+
+int fl_db_queue_put(fl_db_t *db, uint64_t account, const char *name, const char *attrs,
+                    bool replace, int64_t now_ms)
+{
+    PREP(db, Q_QUEUE_PUT);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, name);
+    bind_str(s, 3, attrs);
+    sqlite3_bind_int64(s, 4, now_ms);
+    sqlite3_bind_int(s, 5, replace);
+    return run(db, s);
+}
+
+int fl_db_queue_get(fl_db_t *db, uint64_t account, const char *name, fl_arena_t *a,
+                    fl_queue_row_t *out)
+{
+    PREP(db, Q_QUEUE_GET);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, name);
+    int rc = step(db, s);
+    if (rc == SQLITE_ROW)
+        queue_row(s, a, out);
+    done(s);
+    if (rc == SQLITE_ROW)
+        return FL_OK;
+    return rc == SQLITE_DONE ? FL_ENOT_FOUND : FL_EINTERNAL;
+}
+
+int fl_db_queue_list(fl_db_t *db, uint64_t account, const char *start, const char *prefix,
+                     int limit, fl_arena_t *a, fl_queue_row_t **rows, int *n)
+{
+    PREP(db, Q_QUEUE_LIST);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, start ? start : "");
+    bind_str(s, 3, prefix ? prefix : "");
+    sqlite3_bind_int(s, 4, limit);
+    COLLECT(db, s, a, fl_queue_row_t, rows, n, queue_row);
+    return FL_OK;
+}
+
+int fl_db_queue_delete(fl_db_t *db, uint64_t account, const char *name)
+{
+    int qs[] = {Q_QUEUE_PURGE, Q_QUEUE_DELETE};
+    for (size_t i = 0; i < FL_ARRAY_LEN(qs); i++) {
+        PREP(db, qs[i]);
+        sqlite3_bind_int64(s, 1, (int64_t)account);
+        bind_str(s, 2, name);
+        int rc = run(db, s);
+        if (rc)
+            return rc;
+    }
+    return FL_OK;
+}
+
+int fl_db_queue_counts(fl_db_t *db, uint64_t account, const char *name, int64_t now_ms,
+                       int64_t *total, int64_t *inactive, int64_t *delayed)
+{
+    PREP(db, Q_QUEUE_COUNTS);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, name);
+    sqlite3_bind_int64(s, 3, now_ms);
+    int rc = step(db, s);
+    if (rc == SQLITE_ROW) {
+        *total = sqlite3_column_int64(s, 0);
+        *inactive = sqlite3_column_int64(s, 1);
+        *delayed = sqlite3_column_int64(s, 2);
+    }
+    done(s);
+    return rc == SQLITE_ROW ? FL_OK : FL_EINTERNAL;
+}
+
+int fl_db_msg_insert(fl_db_t *db, uint64_t account, const char *queue, const char *body,
+                     int priority, int64_t visible_ms, int64_t expire_ms, int64_t now_ms,
+                     int64_t *id)
+{
+    PREP(db, Q_MSG_INSERT);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, queue);
+    bind_str(s, 3, body);
+    sqlite3_bind_int(s, 4, priority);
+    sqlite3_bind_int64(s, 5, now_ms);
+    sqlite3_bind_int64(s, 6, visible_ms);
+    sqlite3_bind_int64(s, 7, expire_ms);
+    int rc = run(db, s);
+    if (rc == FL_OK)
+        *id = sqlite3_last_insert_rowid(db->h);
+    return rc;
+}
+
+static void msg_row(sqlite3_stmt *s, fl_arena_t *a, fl_msg_row_t *m)
+{
+    m->id = sqlite3_column_int64(s, 0);
+    m->body = col_str(s, 1, a);
+    m->priority = sqlite3_column_int(s, 2);
+    m->enqueue_ms = sqlite3_column_int64(s, 3);
+    m->visible_ms = sqlite3_column_int64(s, 4);
+    m->expire_ms = sqlite3_column_int64(s, 5);
+    m->first_dequeue_ms = sqlite3_column_int64(s, 6);
+    m->dequeue_count = sqlite3_column_int(s, 7);
+    m->receipt = col_str(s, 8, a);
+}
+
+int fl_db_msg_ready(fl_db_t *db, uint64_t account, const char *queue, int64_t now_ms, int limit,
+                    bool peek, fl_arena_t *a, fl_msg_row_t **rows, int *n)
+{
+    /* Expired messages leave first, so they are never handed out. */
+    if (!peek) {
+        PREP(db, Q_MSG_EXPIRE);
+        sqlite3_bind_int64(s, 1, (int64_t)account);
+        bind_str(s, 2, queue);
+        sqlite3_bind_int64(s, 3, now_ms);
+        int rc = run(db, s);
+        if (rc)
+            return rc;
+    }
+    PREP(db, peek ? Q_MSG_PEEK : Q_MSG_READY);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, queue);
+    sqlite3_bind_int64(s, 3, now_ms);
+    sqlite3_bind_int(s, 4, limit);
+    COLLECT(db, s, a, fl_msg_row_t, rows, n, msg_row);
+    return FL_OK;
+}
+
+int fl_db_msg_take(fl_db_t *db, int64_t id, int64_t visible_ms, const char *receipt,
+                   int64_t now_ms)
+{
+    PREP(db, Q_MSG_TAKE);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, visible_ms);
+    bind_str(s, 3, receipt);
+    sqlite3_bind_int64(s, 4, now_ms);
+    return run(db, s);
+}
+
+int fl_db_msg_by_receipt(fl_db_t *db, uint64_t account, const char *queue, const char *receipt,
+                         fl_arena_t *a, fl_msg_row_t *out)
+{
+    PREP(db, Q_MSG_BY_RECEIPT);
+    sqlite3_bind_int64(s, 1, (int64_t)account);
+    bind_str(s, 2, queue);
+    bind_str(s, 3, receipt);
+    int rc = step(db, s);
+    if (rc == SQLITE_ROW)
+        msg_row(s, a, out);
+    done(s);
+    if (rc == SQLITE_ROW)
+        return FL_OK;
+    return rc == SQLITE_DONE ? FL_ENOT_FOUND : FL_EINTERNAL;
+}
+
+int fl_db_msg_delete(fl_db_t *db, int64_t id)
+{
+    return delete_one(db, Q_MSG_DELETE, id, NULL);
+}
+
+int fl_db_msg_set_visible(fl_db_t *db, int64_t id, int64_t visible_ms, const char *receipt)
+{
+    PREP(db, Q_MSG_VISIBLE);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, visible_ms);
+    bind_str(s, 3, receipt);
+    return run(db, s);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Waiting tasks                                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+static void waiting_row(sqlite3_stmt *s, fl_arena_t *a, fl_waiting_row_t *w)
+{
+    w->exec_id = sqlite3_column_int64(s, 0);
+    w->seq = (uint32_t)sqlite3_column_int64(s, 1);
+    w->step = col_str(s, 2, a);
+    w->created_ms = sqlite3_column_int64(s, 3);
+    w->timeout_ms = sqlite3_column_int64(s, 4);
+    w->exec_name = col_str(s, 5, a);
+    w->attempt = sqlite3_column_int(s, 6);
+}
+
+int fl_db_task_waiting(fl_db_t *db, int64_t flow_id, const char *exec_name, int64_t from_exec,
+                       uint32_t from_seq, int limit, fl_arena_t *a, fl_waiting_row_t **rows,
+                       int *n)
+{
+    PREP(db, Q_TASK_WAITING);
+    sqlite3_bind_int64(s, 1, flow_id);
+    bind_str(s, 2, exec_name);
+    sqlite3_bind_int64(s, 3, from_exec);
+    sqlite3_bind_int64(s, 4, from_seq);
+    sqlite3_bind_int(s, 5, limit);
+    COLLECT(db, s, a, fl_waiting_row_t, rows, n, waiting_row);
+    return FL_OK;
+}
+
+void fl_msg_id(int64_t id, char out[33])
+{
+    /* The row id, then a mix of it: unique per row and not a bare counter to the eye. */
+    uint64_t x = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+    x ^= x >> 29;
+    snprintf(out, 33, "%016llX%016llX", (unsigned long long)id, (unsigned long long)x);
 }

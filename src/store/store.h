@@ -254,6 +254,22 @@ int fl_db_task_get(fl_db_t *db, int64_t exec_id, uint32_t seq, fl_arena_t *a,
 int fl_db_task_complete(fl_db_t *db, int64_t exec_id, uint32_t seq, const char *request_id,
                         int64_t event_id);
 
+/* Callback attempts still waiting, of one flow (and one execution when exec_name is set),
+ * from (from_exec, from_seq) on, in that order. attempt counts the step's attempts in its
+ * execution up to this one. */
+typedef struct {
+    int64_t exec_id;
+    uint32_t seq;
+    char *step;
+    char *exec_name;
+    int attempt;
+    int64_t created_ms;
+    int64_t timeout_ms; /* 0 = none */
+} fl_waiting_row_t;
+int fl_db_task_waiting(fl_db_t *db, int64_t flow_id, const char *exec_name, int64_t from_exec,
+                       uint32_t from_seq, int limit, fl_arena_t *a,
+                       fl_waiting_row_t **rows /* OUT */, int *n /* OUT */);
+
 /* ---- timers ---- */
 int fl_db_timer_insert(fl_db_t *db, int64_t exec_id, int kind, uint32_t seq, int64_t due_ms);
 /* Deletes one timer; *found tells whether it existed (a fired timer is consumed once). */
@@ -273,5 +289,58 @@ int fl_db_outbox_delete_exec(fl_db_t *db, int64_t exec_id);
 int fl_db_outbox_retry(fl_db_t *db, int64_t id, int64_t next_ms);
 int fl_db_outbox_due(fl_db_t *db, int64_t now_ms, int limit, fl_arena_t *a,
                      fl_outbox_row_t **rows /* OUT */, int *n /* OUT */);
+
+/* ---- queues (MNS-compatible) ---- */
+
+typedef struct {
+    char *name;
+    char *attrs; /* JSON object text: VisibilityTimeout, MaximumMessageSize, ... */
+    int64_t created_ms;
+    int64_t modified_ms;
+} fl_queue_row_t;
+
+typedef struct {
+    int64_t id;
+    char *body;
+    int priority; /* 1 (first) .. 16 */
+    int64_t enqueue_ms;
+    int64_t visible_ms; /* next time it may be received */
+    int64_t expire_ms;
+    int64_t first_dequeue_ms;
+    int dequeue_count;
+    char *receipt; /* the handle of the last receive, NULL before */
+} fl_msg_row_t;
+
+/* Creates a queue; an existing one is left alone unless replace (then its attrs change). */
+int fl_db_queue_put(fl_db_t *db, uint64_t account, const char *name, const char *attrs,
+                    bool replace, int64_t now_ms);
+/* FL_ENOT_FOUND when absent. */
+int fl_db_queue_get(fl_db_t *db, uint64_t account, const char *name, fl_arena_t *a,
+                    fl_queue_row_t *out /* OUT */);
+int fl_db_queue_list(fl_db_t *db, uint64_t account, const char *start, const char *prefix,
+                     int limit, fl_arena_t *a, fl_queue_row_t **rows /* OUT */, int *n /* OUT */);
+/* Deletes the queue and its messages. */
+int fl_db_queue_delete(fl_db_t *db, uint64_t account, const char *name);
+/* Messages in all, received and not yet visible again, and delayed (never received). */
+int fl_db_queue_counts(fl_db_t *db, uint64_t account, const char *name, int64_t now_ms,
+                       int64_t *total /* OUT */, int64_t *inactive /* OUT */,
+                       int64_t *delayed /* OUT */);
+int fl_db_msg_insert(fl_db_t *db, uint64_t account, const char *queue, const char *body,
+                     int priority, int64_t visible_ms, int64_t expire_ms, int64_t now_ms,
+                     int64_t *id /* OUT */);
+/* Up to limit visible messages by priority then age (expired ones are removed first unless
+ * peek). Receiving is fl_db_msg_take on each, in the same write job. */
+int fl_db_msg_ready(fl_db_t *db, uint64_t account, const char *queue, int64_t now_ms, int limit,
+                    bool peek, fl_arena_t *a, fl_msg_row_t **rows /* OUT */, int *n /* OUT */);
+/* Marks a message received: invisible until visible_ms, with a new receipt handle. */
+int fl_db_msg_take(fl_db_t *db, int64_t id, int64_t visible_ms, const char *receipt,
+                   int64_t now_ms);
+/* FL_ENOT_FOUND when no message of the queue has that receipt handle (any more). */
+int fl_db_msg_by_receipt(fl_db_t *db, uint64_t account, const char *queue, const char *receipt,
+                         fl_arena_t *a, fl_msg_row_t *out /* OUT */);
+int fl_db_msg_delete(fl_db_t *db, int64_t id);
+int fl_db_msg_set_visible(fl_db_t *db, int64_t id, int64_t visible_ms, const char *receipt);
+/* The MNS MessageId of message row id: 32 uppercase hex digits, stable for the row. */
+void fl_msg_id(int64_t id, char out[33]);
 
 #endif

@@ -1029,7 +1029,9 @@ TEST(spec_invalid_nested_table)
         {HDR "  - {Name: A, Type: Task, End: true, Action: 'FnF:StartExecutionX'}\n", 5,
          "States[0].Action", "Action 'FnF:StartExecutionX' is not supported yet"},
         {HDR "  - {Name: A, Type: Task, End: true, Action: 'MNS:SendMessage'}\n", 5,
-         "States[0].Action", "Action 'MNS:SendMessage' is not supported yet"},
+         "States[0].Parameters", "Parameters with a QueueName is required for MNS:SendMessage"},
+        {HDR "  - {Name: A, Type: Task, End: true, Action: 'OSS:PutObject'}\n", 5,
+         "States[0].Action", "Action 'OSS:PutObject' is not supported yet"},
         /* the two languages */
         {"Type: StateMachine\nSpecVersion: v1\nsteps: []\n", 3, "steps",
          "unknown field 'steps' in the flow definition"},
