@@ -4,6 +4,7 @@
  * ownership, then one write job that either records the outcome (TaskSucceeded/TaskFailed,
  * Retry, Catch or failure, all in the same transaction) or explains why it cannot.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,4 +85,59 @@ int h_report_task_failed(api_req_t *rq, api_resp_t *rs)
     j.cmd.error = error;
     j.cmd.cause = cause;
     return report(rq, rs, &j);
+}
+
+/* ---- ListWaitingTasks (a flowd extension) ---- */
+
+int h_list_waiting_tasks(api_req_t *rq, api_resp_t *rs)
+{
+    long limit;
+    int rc = api_int_param(rq, rs, "Limit", 1, 1000, 100, &limit);
+    if (rc)
+        return rc;
+    const char *flow = api_param(rq, "FlowName");
+    const char *exec = api_param(rq, "ExecutionName");
+    if (exec && !*exec)
+        exec = NULL;
+    long long from_exec = 0;
+    unsigned from_seq = 0;
+    const char *tok = api_param(rq, "NextToken");
+    if (tok && *tok) {
+        char end;
+        if (sscanf(tok, "%lld.%u%c", &from_exec, &from_seq, &end) != 2 || from_exec < 0)
+            return api_invalid(rs, "NextToken is invalid.");
+    }
+    fl_db_t *db = fl_store_reader(rq->api->store);
+    fl_flow_row_t f;
+    rc = fl_db_flow_get(db, rq->account, flow, false, rq->a, &f);
+    if (rc == FL_EFLOW_NOT_EXISTS)
+        return api_err(rs, rc, flow);
+    if (rc)
+        return rc;
+    fl_waiting_row_t *rows;
+    int n = 0;
+    if ((rc = fl_db_task_waiting(db, f.id, exec, from_exec, from_seq, (int)limit + 1, rq->a,
+                                 &rows, &n)))
+        return rc;
+    json_t *arr = json_array();
+    for (int i = 0; i < n && i < limit; i++) {
+        char token[FL_TOKEN_MAX], since[32], until[32] = "";
+        fl_token_t t = {rq->account, rows[i].exec_id, rows[i].seq};
+        fl_token_mint(rq->api->token_key, &t, token);
+        fl_time_iso(rows[i].created_ms, since);
+        if (rows[i].timeout_ms)
+            fl_time_iso(rows[i].timeout_ms, until);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "FlowName",
+                                             flow, "ExecutionName", rows[i].exec_name,
+                                             "StepName", rows[i].step, "Attempt",
+                                             rows[i].attempt, "TaskToken", token,
+                                             "WaitingSince", since, "TimeoutAt", until));
+    }
+    rs->body = json_pack("{s:o}", "Tasks", arr);
+    if (n > limit) {
+        char next[48];
+        snprintf(next, sizeof next, "%lld.%u", (long long)rows[limit].exec_id, rows[limit].seq);
+        json_object_set_new(rs->body, "NextToken", json_string(next));
+    }
+    return FL_OK;
 }

@@ -87,4 +87,7 @@ int fl_cli_send(const fl_cli_req_t *rq, json_t **reply /* OUT */);
  * positional argument is "admin". Returns the exit status. */
 int fl_cli_admin_main(int argc, char **argv);
 
+/* `flowctl tasks ...` and `flowctl task fail|succeed ...` (cmd_task.c). */
+int fl_cli_task_main(int argc, char **argv);
+
 #endif

@@ -25,6 +25,8 @@
 static const char usage_text[] =
     "usage: flowctl [options] call <Action> [--<Param> <value>]...\n"
     "       flowctl [options] admin <account|user|key|policy> <command> [flags] [--json]\n"
+    "       flowctl [options] tasks --flow F [--execution E] [--json]\n"
+    "       flowctl [options] task fail|succeed <token> (--error E [--cause C] | --output J)\n"
     "\n"
     "call signs and sends one CloudFlow (fnf 2019-03-15) API call and prints the JSON reply.\n"
     "admin manages flowd's accounts, users, access keys and policies\n"
@@ -249,6 +251,8 @@ int main(int argc, char **argv)
     const char *cmd = find_command(argc, argv);
     if (cmd && strcmp(cmd, "admin") == 0)
         return fl_cli_admin_main(argc, argv);
+    if (cmd && (strcmp(cmd, "tasks") == 0 || strcmp(cmd, "task") == 0))
+        return fl_cli_task_main(argc, argv);
 
     int rc = EXIT_USAGE;
     opts_t o;
