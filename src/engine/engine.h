@@ -73,6 +73,7 @@ typedef struct {
     char *step;
     int64_t sched_id;
     int64_t timeout_ms; /* 0 = none */
+    int attempt;        /* 1, 2, ... within the state's current visit */
 } fl_task_new_t;
 
 typedef struct {

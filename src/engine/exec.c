@@ -124,7 +124,7 @@ static int persist(fl_db_t *db, fl_exec_row_t *e, const fl_out_t *out, int64_t n
         const fl_task_new_t *t = &out->tasks[i];
         fl_task_row_t row = {.exec_id = e->id, .seq = t->seq, .step = t->step,
                              .sched_id = t->sched_id, .created_ms = now_ms,
-                             .timeout_ms = t->timeout_ms};
+                             .timeout_ms = t->timeout_ms, .attempt = t->attempt};
         rc = fl_db_task_insert(db, &row);
     }
     for (size_t i = 0; i < out->n_done && !rc; i++)

@@ -773,7 +773,7 @@ static void schedule_attempt(step_t *s, int fid)
         PUSH(s->out->timers, s->out->n_timers, t);
     }
     if (st->mode != FL_MODE_REQUEST_COMPLETE) {
-        fl_task_new_t tn = {seq, xstrdup(st->name), sched, timeout_ms};
+        fl_task_new_t tn = {seq, xstrdup(st->name), sched, timeout_ms, f->attempt};
         PUSH(s->out->tasks, s->out->n_tasks, tn);
     }
     s->token[0] = 0;

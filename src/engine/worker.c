@@ -687,9 +687,9 @@ static bool start_dispatches(fl_worker_t *w)
             for (int k = 0; k < w->n_calls; k++)
                 same += strcmp(w->calls[k]->target, c->target) == 0;
             if (w->eng->dispatch_per_target > 0 && same >= w->eng->dispatch_per_target) {
-                /* One slow endpoint must not take every slot: this row waits its turn. */
+                /* One slow endpoint must not take every slot: this row waits its turn, which
+                 * comes when one of that endpoint's calls finishes (that wakes the loop). */
                 call_free(c);
-                more = true;
                 continue;
             }
             w->calls[w->n_calls++] = c;
@@ -766,9 +766,11 @@ static void *worker_main(void *arg)
         curl_multi_perform(w->multi, &running);
         int finished = finish_dispatches(w);
 
-        int64_t next = INT64_MAX;
+        int64_t next = INT64_MAX, next_send = INT64_MAX, now = fl_now_ms();
         fl_db_timer_next(fl_store_reader(w->st), &next);
-        int64_t now = fl_now_ms();
+        fl_db_outbox_next(fl_store_reader(w->st), now, &next_send);
+        if (next_send < next)
+            next = next_send; /* a re-send's backoff ends */
         int timeout = IDLE_POLL_MS;
         if (fired < 0)
             timeout = IDLE_POLL_MS; /* store trouble: back off */

@@ -61,12 +61,13 @@ static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS tasks(exec_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " step TEXT NOT NULL, sched_id INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
     " timeout_ms INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, request_id TEXT,"
-    " event_id INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(exec_id, seq)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS timers(id INTEGER PRIMARY KEY, due_ms INTEGER NOT NULL,"
+    " event_id INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 1,"
+    " PRIMARY KEY(exec_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS timers(id INTEGER PRIMARY KEY AUTOINCREMENT, due_ms INTEGER NOT NULL,"
     " exec_id INTEGER NOT NULL, kind INTEGER NOT NULL, seq INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS timers_due ON timers(due_ms);"
     "CREATE INDEX IF NOT EXISTS timers_exec ON timers(exec_id);"
-    "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY, exec_id INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, exec_id INTEGER NOT NULL,"
     " seq INTEGER NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " next_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_ms);"
@@ -85,7 +86,7 @@ enum {
     Q_KEY_INSERT, Q_KEY_ENABLE, Q_KEY_DELETE, Q_KEY_LIST, Q_POLICY_PUT, Q_POLICY_DELETE,
     Q_POLICY_LIST, Q_QUEUE_PUT, Q_QUEUE_GET, Q_QUEUE_LIST, Q_QUEUE_DELETE, Q_QUEUE_PURGE,
     Q_QUEUE_COUNTS, Q_MSG_INSERT, Q_MSG_READY, Q_MSG_TAKE, Q_MSG_PEEK, Q_MSG_BY_RECEIPT,
-    Q_MSG_DELETE, Q_MSG_VISIBLE, Q_MSG_EXPIRE, Q_TASK_WAITING,
+    Q_MSG_DELETE, Q_MSG_VISIBLE, Q_MSG_EXPIRE, Q_TASK_WAITING, Q_OUTBOX_NEXT,
     Q_DEF_FIND, Q_DEF_INSERT, Q_DEF_GET,
     Q_FLOW_INSERT, Q_FLOW_UPDATE, Q_FLOW_GET, Q_FLOW_GET_ID, Q_FLOW_LIST, Q_FLOW_DELETE,
     Q_FLOW_DEL_EVENTS, Q_FLOW_DEL_TASKS, Q_FLOW_DEL_TIMERS, Q_FLOW_DEL_OUTBOX, Q_FLOW_DEL_EXECS,
@@ -150,8 +151,7 @@ static const char *const sql_text[Q__COUNT] = {
     [Q_MSG_VISIBLE] = "UPDATE messages SET visible_ms = ?2, receipt = ?3 WHERE id = ?1",
     [Q_MSG_EXPIRE] = "DELETE FROM messages WHERE account_id = ?1 AND queue = ?2 AND expire_ms <= ?3",
     [Q_TASK_WAITING] = "SELECT t.exec_id, t.seq, t.step, t.created_ms, t.timeout_ms, e.name,"
-                       " (SELECT count(*) FROM tasks t2 WHERE t2.exec_id = t.exec_id AND"
-                       " t2.step = t.step AND t2.seq <= t.seq) FROM tasks t"
+                       " t.attempt FROM tasks t"
                        " JOIN executions e ON e.id = t.exec_id"
                        " WHERE e.flow_id = ?1 AND t.done = 0 AND (?2 IS NULL OR e.name = ?2)"
                        " AND (t.exec_id > ?3 OR (t.exec_id = ?3 AND t.seq >= ?4))"
@@ -206,8 +206,8 @@ static const char *const sql_text[Q__COUNT] = {
                        " detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [Q_EVENT_LIST] = "SELECT event_id, sched_id, type, step, time_ms, detail FROM events"
                      " WHERE exec_id = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3",
-    [Q_TASK_INSERT] = "INSERT INTO tasks(exec_id, seq, step, sched_id, created_ms, timeout_ms)"
-                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_TASK_INSERT] = "INSERT INTO tasks(exec_id, seq, step, sched_id, created_ms, timeout_ms,"
+                      " attempt) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [Q_TASK_GET] = "SELECT step, sched_id, created_ms, timeout_ms, done, request_id, event_id"
                    " FROM tasks WHERE exec_id = ?1 AND seq = ?2",
     [Q_TASK_COMPLETE] = "UPDATE tasks SET done = 1, request_id = ?3, event_id = ?4"
@@ -218,6 +218,7 @@ static const char *const sql_text[Q__COUNT] = {
     [Q_TIMER_DUE] = "SELECT id, due_ms, exec_id, kind, seq FROM timers WHERE due_ms <= ?1"
                     " ORDER BY due_ms LIMIT ?2",
     [Q_TIMER_NEXT] = "SELECT min(due_ms) FROM timers",
+    [Q_OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox WHERE next_ms > ?1",
     [Q_OUTBOX_INSERT] = "INSERT INTO outbox(exec_id, seq, payload, next_ms) VALUES(?1, ?2, ?3, ?4)",
     [Q_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1",
     [Q_OUTBOX_DELETE_EXEC] = "DELETE FROM outbox WHERE exec_id = ?1",
@@ -295,7 +296,8 @@ static int db_exec(fl_db_t *db, const char *sql)
 }
 
 /* Brings a database made by an older flowd up to this schema; PRAGMA user_version counts
- * the steps applied. Version 2 added executions.parent_token (sub-flows). */
+ * the steps applied. Version 2 added executions.parent_token (sub-flows), version 3
+ * tasks.attempt, version 4 made timer and outbox ids never reused. */
 static int migrate(fl_db_t *db)
 {
     sqlite3_stmt *st = NULL;
@@ -304,6 +306,41 @@ static int migrate(fl_db_t *db)
         sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
+    if (version < 4) {
+        /* Timer and outbox ids must never be reused: the worker reads due rows, then deletes
+         * them by id in a later transaction, and a reused id would name another row. */
+        static const char *const sql =
+            "CREATE TABLE IF NOT EXISTS timers4(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " due_ms INTEGER NOT NULL, exec_id INTEGER NOT NULL, kind INTEGER NOT NULL,"
+            " seq INTEGER NOT NULL);"
+            "INSERT INTO timers4 SELECT id, due_ms, exec_id, kind, seq FROM timers;"
+            "DROP TABLE timers; ALTER TABLE timers4 RENAME TO timers;"
+            "CREATE INDEX IF NOT EXISTS timers_due ON timers(due_ms);"
+            "CREATE INDEX IF NOT EXISTS timers_exec ON timers(exec_id);"
+            "CREATE TABLE IF NOT EXISTS outbox4(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " exec_id INTEGER NOT NULL, seq INTEGER NOT NULL, payload TEXT NOT NULL,"
+            " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL);"
+            "INSERT INTO outbox4 SELECT id, exec_id, seq, payload, attempts, next_ms FROM outbox;"
+            "DROP TABLE outbox; ALTER TABLE outbox4 RENAME TO outbox;"
+            "CREATE INDEX IF NOT EXISTS outbox_next ON outbox(next_ms);"
+            "CREATE INDEX IF NOT EXISTS outbox_exec ON outbox(exec_id);";
+        bool autoinc = false;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM sqlite_master WHERE name = 'outbox'"
+                               " AND sql LIKE '%AUTOINCREMENT%'", -1, &st, NULL) == SQLITE_OK)
+            autoinc = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!autoinc && (db_exec(db, "BEGIN") || db_exec(db, sql) || db_exec(db, "COMMIT")))
+            return FL_EINTERNAL;
+    }
+    if (version < 3) {
+        bool has = false;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info('tasks')"
+                               " WHERE name = 'attempt'", -1, &st, NULL) == SQLITE_OK)
+            has = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!has && db_exec(db, "ALTER TABLE tasks ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1"))
+            return FL_EINTERNAL;
+    }
     if (version < 2) {
         bool has = false;
         if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info('executions')"
@@ -313,7 +350,7 @@ static int migrate(fl_db_t *db)
         if (!has && db_exec(db, "ALTER TABLE executions ADD COLUMN parent_token TEXT"))
             return FL_EINTERNAL;
     }
-    return db_exec(db, "PRAGMA user_version = 2");
+    return db_exec(db, "PRAGMA user_version = 4");
 }
 
 static fl_db_t *db_open(const char *path, bool writer)
@@ -1204,6 +1241,7 @@ int fl_db_task_insert(fl_db_t *db, const fl_task_row_t *t)
     sqlite3_bind_int64(s, 4, t->sched_id);
     sqlite3_bind_int64(s, 5, t->created_ms);
     sqlite3_bind_int64(s, 6, t->timeout_ms);
+    sqlite3_bind_int(s, 7, t->attempt > 0 ? t->attempt : 1);
     return run(db, s);
 }
 
@@ -1297,9 +1335,24 @@ int fl_db_timer_due(fl_db_t *db, int64_t now_ms, int limit, fl_arena_t *a, fl_ti
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? FL_OK : FL_EINTERNAL;
 }
 
+static int min_time(fl_db_t *db, int q, int64_t *due_ms);
+
+int fl_db_outbox_next(fl_db_t *db, int64_t now_ms, int64_t *due_ms)
+{
+    *due_ms = now_ms;
+    return min_time(db, Q_OUTBOX_NEXT, due_ms);
+}
+
 int fl_db_timer_next(fl_db_t *db, int64_t *due_ms)
 {
-    PREP(db, Q_TIMER_NEXT);
+    return min_time(db, Q_TIMER_NEXT, due_ms);
+}
+
+/* Runs a "SELECT min(...)" query q; INT64_MAX when there are no rows. */
+static int min_time(fl_db_t *db, int q, int64_t *due_ms)
+{
+    PREP(db, q);
+    sqlite3_bind_int64(s, 1, *due_ms); /* queries without ?1 ignore it */
     int rc = step(db, s);
     *due_ms = INT64_MAX;
     if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)

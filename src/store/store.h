@@ -86,6 +86,7 @@ typedef struct {
     int64_t sched_id;
     int64_t created_ms;
     int64_t timeout_ms; /* 0 = none */
+    int attempt;        /* 1 for the first attempt of the step, 2 for its first retry, ... */
     bool done;
     char *request_id; /* client RequestId of the report that completed it, may be NULL */
     int64_t event_id; /* event recorded by that report */
@@ -255,8 +256,7 @@ int fl_db_task_complete(fl_db_t *db, int64_t exec_id, uint32_t seq, const char *
                         int64_t event_id);
 
 /* Callback attempts still waiting, of one flow (and one execution when exec_name is set),
- * from (from_exec, from_seq) on, in that order. attempt counts the step's attempts in its
- * execution up to this one. */
+ * from (from_exec, from_seq) on, in that order. */
 typedef struct {
     int64_t exec_id;
     uint32_t seq;
@@ -278,6 +278,9 @@ int fl_db_timer_delete_exec(fl_db_t *db, int64_t exec_id);
 /* Lists up to limit timers due at or before now, earliest first. */
 int fl_db_timer_due(fl_db_t *db, int64_t now_ms, int limit, fl_arena_t *a,
                     fl_timer_row_t **rows /* OUT */, int *n /* OUT */);
+/* Earliest next send time after now of any outbox row (a re-send waiting out its backoff),
+ * or INT64_MAX. Rows due already are the sender's business. */
+int fl_db_outbox_next(fl_db_t *db, int64_t now_ms, int64_t *due_ms /* OUT */);
 /* Earliest due time of any timer, or INT64_MAX. */
 int fl_db_timer_next(fl_db_t *db, int64_t *due_ms /* OUT */);
 
