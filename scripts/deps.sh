@@ -3,7 +3,7 @@
 # exact command to run. Usage: deps.sh build|test. "test" also needs Node.js and npm.
 set -euo pipefail
 need=(build-essential pkg-config libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev
-      libssl-dev libcurl4-openssl-dev)
+      libssl-dev libcurl4-openssl-dev libxml2-dev)
 if [ "${1:-build}" = test ]; then
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)

@@ -43,6 +43,9 @@ typedef struct {
     bool body_too_large;      /* the body passed max_body and was discarded */
     const char *peer_ip;      /* the client's address, "" when unknown */
     const char *(*header)(void *conn, const char *name); /* case-insensitive lookup */
+    /* Calls fn for every request header (MNS signs all x-mns-* headers); may be NULL. */
+    void (*each_header)(void *conn, void (*fn)(void *arg, const char *name, const char *val),
+                        void *arg);
     void *conn;
 } fl_http_req_t;
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "mns.h"
 
 /* Bytes of an oversized body we read and drop before closing the connection instead. */
 #define DISCARD_LIMIT (16 * 1024 * 1024)
@@ -58,6 +59,28 @@ static const char *header(void *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+typedef struct {
+    void (*fn)(void *arg, const char *name, const char *val);
+    void *arg;
+} each_ctx_t;
+
+static enum MHD_Result each_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    (void)kind;
+    each_ctx_t *e = cls;
+    if (key)
+        e->fn(e->arg, key, value ? value : "");
+    return MHD_YES;
+}
+
+static void each_header(void *conn, void (*fn)(void *arg, const char *name, const char *val),
+                        void *arg)
+{
+    each_ctx_t e = {fn, arg};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, each_cb, &e);
+}
+
 /* Writes the client's address into buf ("" when unknown). */
 static const char *peer_ip(struct MHD_Connection *c, char *buf, size_t len)
 {
@@ -93,6 +116,33 @@ static enum MHD_Result reply(struct MHD_Connection *c, fl_http_resp_t *resp)
     return ret;
 }
 
+/* An MNS reply (mns.c): XML, x-mns-request-id and x-mns-version instead of the RPC headers. */
+static enum MHD_Result reply_mns(struct MHD_Connection *c, fl_http_resp_t *resp)
+{
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer(strlen(resp->body), resp->body, MHD_RESPMEM_MUST_FREE);
+    if (resp->body[0])
+        MHD_add_response_header(mr, "Content-Type", "text/xml;charset=utf-8");
+    MHD_add_response_header(mr, "x-mns-request-id", resp->request_id);
+    MHD_add_response_header(mr, "x-mns-version", FL_MNS_VERSION);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+/* Requests under /queues go to the MNS-compatible queue API, everything else to the
+ * CloudFlow RPC API. */
+static enum MHD_Result serve(struct MHD_Connection *c, fl_api_t *api, const fl_http_req_t *hr)
+{
+    fl_http_resp_t resp = {0};
+    if (fl_mns_path_is(hr->path)) {
+        fl_mns_handle(api, hr, &resp);
+        return reply_mns(c, &resp);
+    }
+    fl_api_handle(api, hr, &resp);
+    return reply(c, &resp);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -111,12 +161,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             /* Answer before reading the body; the library then closes the connection. */
             r->too_big = true;
             char ip[64];
-            fl_http_req_t hr = {.method = method, .path = "/", .raw_query = "",
-                                .body_too_large = true, .header = header, .conn = c,
+            char *q = strchr(r->uri, '?');
+            if (q)
+                *q = 0;
+            fl_http_req_t hr = {.method = method, .raw_query = "", .body_too_large = true,
+                                .path = fl_mns_path_is(r->uri) ? r->uri : "/",
+                                .header = header, .each_header = each_header, .conn = c,
                                 .peer_ip = peer_ip(c, ip, sizeof ip)};
-            fl_http_resp_t resp = {0};
-            fl_api_handle(h->api, &hr, &resp);
-            return reply(c, &resp);
+            return serve(c, h->api, &hr);
         }
         return MHD_YES;
     }
@@ -147,11 +199,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body_len = r->body.len,
         .body_too_large = r->too_big,
         .header = header,
+        .each_header = each_header,
         .conn = c,
     };
-    fl_http_resp_t resp = {0};
-    fl_api_handle(h->api, &hr, &resp);
-    return reply(c, &resp);
+    return serve(c, h->api, &hr);
 }
 
 int fl_http_start(fl_api_t *api, const char *host, int port, fl_http_t **out, int *port_out)
@@ -197,6 +248,8 @@ void fl_http_stop(fl_http_t *h)
 {
     if (!h)
         return;
+    fl_mns_interrupt(true); /* long polls answer now instead of holding their threads */
     MHD_stop_daemon(h->d);
+    fl_mns_interrupt(false);
     free(h);
 }

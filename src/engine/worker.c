@@ -436,10 +436,13 @@ static int send_message(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, ui
     json_t *prio = json_object_get(params, "Priority");
     int64_t id = 0;
     int rc = FL_OK;
-    if (!queue[0] || strncmp(action, "acs:mns:::/topics/", 18) == 0) {
+    if (strstr(action, ":/topics/")) {
         err = "FnF.RuntimeError";
-        cause = queue[0] ? "MNS topics are not served by flowd; use a queue"
-                         : "the MNS queue name is missing";
+        cause = "MNS topics are not served by flowd; use a queue";
+    } else if (!fl_queue_name_is_valid(queue)) {
+        err = "FnF.RuntimeError";
+        cause = "the MNS queue name must be 1 to 120 letters, digits and hyphens, not "
+                "starting with a hyphen";
     } else if (strlen(text) > 65536) {
         err = "MNS.MessageBodyTooLarge";
         cause = "the message body exceeds 65536 bytes";

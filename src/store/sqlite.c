@@ -1648,3 +1648,17 @@ void fl_msg_id(int64_t id, char out[33])
     x ^= x >> 29;
     snprintf(out, 33, "%016llX%016llX", (unsigned long long)id, (unsigned long long)x);
 }
+
+bool fl_queue_name_is_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 120 || s[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}

@@ -343,6 +343,8 @@ int fl_db_msg_by_receipt(fl_db_t *db, uint64_t account, const char *queue, const
                          fl_arena_t *a, fl_msg_row_t *out /* OUT */);
 int fl_db_msg_delete(fl_db_t *db, int64_t id);
 int fl_db_msg_set_visible(fl_db_t *db, int64_t id, int64_t visible_ms, const char *receipt);
+/* MNS queue names: 1-120 of letters, digits and '-', starting with a letter or digit. */
+bool fl_queue_name_is_valid(const char *s);
 /* The MNS MessageId of message row id: 32 uppercase hex digits, stable for the row. */
 void fl_msg_id(int64_t id, char out[33]);
 
