@@ -38,6 +38,14 @@ $(BUILD)/flowctl: $(call obj,$(CLI_SRC) $(CLI_DEP))
 $(BUILD)/unit_tests: $(call obj,$(LIB_SRC) $(UNIT_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Fuzz targets (tests/fuzz/fuzz_*.c) replayed over the committed corpus with gcc in make
+# test; `make fuzz` runs them under libFuzzer with clang.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(if $(FUZZ_SRC),$(BUILD)/fuzz_replay)
+
+$(BUILD)/fuzz_replay: $(call obj,$(LIB_SRC) $(FUZZ_SRC) tests/fuzz/replay_main.c)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 deps:
@@ -55,7 +63,7 @@ e2e: all
 
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests
+	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests $(FUZZ_REPLAY)
 	@scripts/test.sh $(BUILD)
 
 asan:

@@ -1,28 +1,41 @@
 #!/usr/bin/env bash
-# make test: unit tests (C), then end-to-end tests (real flowd + official npm SDKs + flowctl).
-# Ends with one line "N passed, N failed" summing both.
+# make test: every suite in turn - C unit tests, the fuzz-corpus replay, then the end-to-end
+# tests (a real flowd driven by the official npm SDKs and flowctl, which includes the race,
+# crash, store-fault and hostile-input suites). Each suite ends with a count line; this script
+# ends with one line "N passed, N failed" summing them all.
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.."
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
+passed=0
+failed=0
+summary=()
 
-"$build/unit_tests" | tee "$log/unit"
-unit_rc=${PIPESTATUS[0]}
-up=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log/unit")
-uf=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log/unit")
-[ -n "$up" ] || { up=0; uf=1; }
+# Runs a suite, keeps its output visible, and adds its counts from the last line that says
+# "N passed, N failed" (C runners) or from TAP's "# pass N" / "# fail N" (node).
+suite() {
+  local name=$1
+  shift
+  "$@" 2>&1 | tee "$log/$name"
+  local rc=${PIPESTATUS[0]} p f
+  p=$(sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1/p' "$log/$name" | tail -n 1)
+  f=$(sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\2/p' "$log/$name" | tail -n 1)
+  if [ -z "$p" ]; then
+    p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log/$name" | tail -n 1)
+    f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log/$name" | tail -n 1)
+  fi
+  [ -n "$p" ] || { p=0; f=1; }
+  [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  passed=$((passed + p))
+  failed=$((failed + f))
+  summary+=("$name: $p passed, $f failed")
+}
 
-scripts/e2e.sh "$build" | tee "$log/e2e"
-e2e_rc=${PIPESTATUS[0]}
-ep=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log/e2e" | tail -n 1)
-ef=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log/e2e" | tail -n 1)
-[ -n "$ep" ] || { ep=0; ef=1; }
+suite unit "$build/unit_tests"
+[ -x "$build/fuzz_replay" ] && suite replay "$build/fuzz_replay" tests/fuzz/corpus
+suite e2e scripts/e2e.sh "$build"
 
-passed=$((up + ep))
-failed=$((uf + ef))
-if [ "$unit_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-if [ "$e2e_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-echo "unit: $up passed, $uf failed; e2e: $ep passed, $ef failed"
+printf '%s\n' "${summary[@]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
