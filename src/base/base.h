@@ -19,7 +19,7 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
-char *xstrndup(const char *s, size_t n);
+char *xstrndup(const char *s, size_t n); /* at most n bytes, stops at a NUL */
 
 /* ---- assertions that stay on in release builds ---- */
 void fl_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
