@@ -8,6 +8,7 @@
  */
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -244,7 +245,7 @@ struct job {
     fl_store_job_fn fn;
     void *arg;
     int rc;
-    bool done;
+    sem_t done; /* posted once the job's transaction has ended: wakes only its caller */
     struct job *next;
 };
 
@@ -254,7 +255,6 @@ struct fl_store {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work_cv; /* jobs queued or stopping */
-    pthread_cond_t done_cv; /* a batch finished */
     struct job *head, *tail;
     bool stopping;
     pthread_key_t reader_key;
@@ -511,10 +511,13 @@ static void *writer_main(void *arg)
         if (kicked && st->on_commit)
             st->on_commit(st->on_commit_arg);
 
+        /* Wake each caller on its own semaphore (a broadcast would wake every waiting
+         * thread for every batch). A posted job may vanish at once: read next first. */
+        for (struct job *j = batch, *next; j; j = next) {
+            next = j->next;
+            sem_post(&j->done);
+        }
         pthread_mutex_lock(&st->mu);
-        for (struct job *j = batch; j; j = j->next)
-            j->done = true;
-        pthread_cond_broadcast(&st->done_cv);
     }
     pthread_mutex_unlock(&st->mu);
     return NULL;
@@ -523,9 +526,11 @@ static void *writer_main(void *arg)
 int fl_store_write(fl_store_t *st, fl_store_job_fn fn, void *arg)
 {
     struct job j = {.fn = fn, .arg = arg, .rc = FL_EINTERNAL};
+    sem_init(&j.done, 0, 0);
     pthread_mutex_lock(&st->mu);
     if (st->stopping) {
         pthread_mutex_unlock(&st->mu);
+        sem_destroy(&j.done);
         return FL_EUNAVAILABLE;
     }
     if (st->tail)
@@ -534,9 +539,10 @@ int fl_store_write(fl_store_t *st, fl_store_job_fn fn, void *arg)
         st->head = &j;
     st->tail = &j;
     pthread_cond_signal(&st->work_cv);
-    while (!j.done)
-        pthread_cond_wait(&st->done_cv, &st->mu);
     pthread_mutex_unlock(&st->mu);
+    while (sem_wait(&j.done) != 0) /* EINTR: keep waiting */
+        ;
+    sem_destroy(&j.done);
     return j.rc;
 }
 
@@ -587,7 +593,6 @@ int fl_store_open(const char *path, fl_store_t **out)
     }
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->work_cv, NULL);
-    pthread_cond_init(&st->done_cv, NULL);
     pthread_key_create(&st->reader_key, reader_release);
     if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
         db_close(st->writer);
@@ -624,7 +629,6 @@ void fl_store_close(fl_store_t *st)
     pthread_key_delete(st->reader_key);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->work_cv);
-    pthread_cond_destroy(&st->done_cv);
     free(st->path);
     free(st);
 }
