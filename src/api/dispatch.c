@@ -329,6 +329,7 @@ static int route(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr)
     const char *dup = NULL;
     if (api_merge(kv, &n, &dup))
         return api_invalid(rs, "%s is given twice with different values.", dup);
+
     rq->params = kv;
     rq->n_params = n;
     const char *client = api_param(rq, "RequestId");
@@ -369,6 +370,17 @@ static int route(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr)
     int rc = v3 ? verify_v3(rq, rs, hr, authz, query, n_query) : verify_v1(rq, rs, hr);
     if (rc)
         return rc;
+
+    /* Every parameter is text: names and values must be valid UTF-8 (NULs were refused by
+     * the parsers). Checked once here, so nothing invalid is ever stored or echoed. Tokens
+     * are checked by their own rule ("TaskToken is invalid"). */
+    for (size_t i = 0; i < n; i++) {
+        if (fl_utf8_count(kv[i].key, strlen(kv[i].key)) < 0)
+            return api_invalid(rs, "parameter names must be valid UTF-8.");
+        if (strcmp(kv[i].key, "TaskToken") && strcmp(kv[i].key, "CallbackFnFTaskToken") &&
+            fl_utf8_count(kv[i].val, strlen(kv[i].val)) < 0)
+            return api_invalid(rs, "%s must be valid UTF-8.", kv[i].key);
+    }
 
     for (const char *p = act->required; *p;) {
         const char *e = strchr(p, ',');

@@ -40,8 +40,10 @@ static int check_definition(api_resp_t *rs, const char *def)
 static int check_optional(const api_req_t *rq, api_resp_t *rs)
 {
     const char *desc = api_param(rq, "Description");
-    if (desc && fl_utf8_count(desc, strlen(desc)) > MAX_DESCRIPTION)
-        return api_invalid(rs, "Description must be at most %d characters.", MAX_DESCRIPTION);
+    long desc_chars = desc ? fl_utf8_count(desc, strlen(desc)) : 0;
+    if (desc_chars < 0 || desc_chars > MAX_DESCRIPTION)
+        return api_invalid(rs, "Description must be at most %d characters of valid UTF-8.",
+                           MAX_DESCRIPTION);
     const char *type = api_param(rq, "Type");
     if (type && *type && strcmp(type, "FDL") != 0 && strcmp(type, "DEFAULT") != 0)
         return api_invalid(rs, "Type must be FDL.");
