@@ -46,6 +46,21 @@ FUZZ_REPLAY := $(if $(FUZZ_SRC),$(BUILD)/fuzz_replay)
 $(BUILD)/fuzz_replay: $(call obj,$(LIB_SRC) $(FUZZ_SRC) tests/fuzz/replay_main.c)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# make fuzz: every target as its own libFuzzer binary in build-fuzz/ (clang; the library is
+# instrumented with fuzzer-no-link, the link adds libFuzzer's main). clang does not know
+# gcc's -Wno-format-truncation, hence -Wno-unknown-warning-option. Run: scripts/fuzz.sh.
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer -Wno-unknown-warning-option -DFL_LIBFUZZER
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="$(FUZZ_SAN)" \
+	    $(FUZZ_BINS)
+
+build-fuzz/fuzz_%: build-fuzz/obj/tests/fuzz/fuzz_%.o $(call obj,$(LIB_SRC))
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 deps:
@@ -78,6 +93,33 @@ ubsan:
 	    SAN="-fsanitize=undefined -fno-sanitize-recover=all" all build-ubsan/unit_tests
 
 clean:
-	rm -rf build build-asan build-ubsan
+	rm -rf build build-asan build-ubsan build-fuzz
 
-.PHONY: all deps run unit e2e test asan ubsan clean
+.PHONY: all deps run unit e2e test asan ubsan clean fuzz
+
+# Crash-consistency harness (tests/crash/crash.js): CRASH_SECONDS of mixed load while flowd is
+# SIGKILLed and restarted every 0.3-2 s, then every acknowledged write is checked.
+# CRASH_ARGS passes more options (--concurrency, --kill-min-ms, --kill-max-ms, --seed, --data).
+CRASH_SECONDS ?= 600
+crash: all
+	@[ -d tests/e2e/node_modules ] || (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+	node tests/crash/crash.js --flowd $(BUILD)/flowd --seconds $(CRASH_SECONDS) --concurrency 16 \
+	    --kill-min-ms 300 --kill-max-ms 2000 $(CRASH_ARGS)
+
+.PHONY: crash
+
+# Benchmarks (bench/README.md): every named scenario against a fresh flowd, one result line
+# each, figures in bench/results.json. BENCH_N, BENCH_C, BENCH_WAITING, BENCH_SKIP_1M=1,
+# BENCH_MIXED_SECS and BENCH_SCENARIOS tune it. bench-smoke runs them all with small sizes
+# (under a minute, no timing assertions) and exits non-zero on any error or failed check.
+BENCH_BINS = FLOWD=$(BUILD)/flowd CBBENCH=$(BUILD)/bench/cbbench BASELINE=$(BUILD)/bench/baseline
+
+bench: all
+	@$(MAKE) --no-print-directory -C bench BUILD=$(abspath $(BUILD))/bench all
+	@$(BENCH_BINS) bench/bench.sh
+
+bench-smoke: all
+	@$(MAKE) --no-print-directory -C bench BUILD=$(abspath $(BUILD))/bench all
+	@$(BENCH_BINS) BENCH_SMOKE=1 bench/bench.sh
+
+.PHONY: bench bench-smoke

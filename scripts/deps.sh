@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages flowd needs when they are missing (as root), or prints the
-# exact command to run. Usage: deps.sh build|test. "test" also needs Node.js and npm.
+# exact command to run. Usage: deps.sh build|test|fuzz. "test" also needs Node.js and npm,
+# "fuzz" clang with libFuzzer.
 set -euo pipefail
 need=(build-essential pkg-config libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev
       libssl-dev libcurl4-openssl-dev libxml2-dev)
+if [ "${1:-build}" = fuzz ]; then
+  need+=(clang libclang-rt-14-dev)
+fi
 if [ "${1:-build}" = test ]; then
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
