@@ -48,7 +48,8 @@ $(BUILD)/fuzz_replay: $(call obj,$(LIB_SRC) $(FUZZ_SRC) tests/fuzz/replay_main.c
 
 # make fuzz: every target as its own libFuzzer binary in build-fuzz/ (clang; the library is
 # instrumented with fuzzer-no-link, the link adds libFuzzer's main). clang does not know
-# gcc's -Wno-format-truncation, hence -Wno-unknown-warning-option. Run: scripts/fuzz.sh.
+# gcc's -Wno-format-truncation, hence -Wno-unknown-warning-option. Then runs each target for
+# FUZZ_SECONDS (default 60) with scripts/fuzz.sh; new inputs stay in build-fuzz/.
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
             -fno-omit-frame-pointer -Wno-unknown-warning-option -DFL_LIBFUZZER
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
@@ -57,6 +58,7 @@ fuzz:
 	@scripts/deps.sh fuzz
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="$(FUZZ_SAN)" \
 	    $(FUZZ_BINS)
+	@scripts/fuzz.sh
 
 build-fuzz/fuzz_%: build-fuzz/obj/tests/fuzz/fuzz_%.o $(call obj,$(LIB_SRC))
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
