@@ -1,24 +1,34 @@
 /*
- * cbbench.c - load generator for flowd's callback-task path (start, dispatch, report).
+ * cbbench.c - load generator for flowd's callback-task path (start, dispatch, report), run
+ * as named scenarios (report-failed, report-succeeded, start-execution, retry-catch, mixed,
+ * waiting, baseline).
  *
  * It runs its own worker listener (libmicrohttpd, internal thread pool) that receives the
- * task tokens flowd dispatches, creates a one-task WaitForCustomCallback flow, starts N
- * executions, waits for every token, reports them all (random or creation order) and
- * checks a sample of the executions ended Succeeded. Requests are signed with flowd's own
- * V1 signer exactly like @alicloud/pop-core (every parameter in a form body, POST /) and
- * sent from one thread through the libcurl multi interface, one reused easy handle (and
- * keep-alive connection) per in-flight slot. Standalone: run by hand, not by make test.
+ * task tokens flowd dispatches, creates a WaitForCustomCallback flow, starts executions,
+ * reports their tokens and checks a sample of the executions ended as expected. With
+ * --flowd it starts a fresh flowd (new temporary data directory) for the scenario and can
+ * restart it; --baseline runs the same load against bench/baseline.c instead. Requests are
+ * signed with flowd's own V1 signer exactly like @alicloud/pop-core (every parameter in a
+ * form body, POST /) and sent from one thread through the libcurl multi interface, one
+ * reused easy handle (and keep-alive connection) per in-flight slot. Standalone: run by
+ * hand or through bench/bench.sh (make bench), not by make test.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,32 +40,44 @@
 #include "base/base.h"
 
 #define API_VERSION "2019-03-15"
-#define MAX_CB_BODY 4096     /* bytes; a dispatch body is about 80 */
+#define MAX_CB_BODY 4096     /* bytes; a dispatch body is about 90 */
 #define MAX_CALL_PARAMS 6
 #define VAL_LEN 256          /* bytes per owned parameter value */
-#define VERIFY_SAMPLE 200
-#define VERIFY_ALL_UPTO 2000
+#define VERIFY_SAMPLE 1000   /* executions checked after a run ... */
+#define VERIFY_ALL_UPTO 2000 /* ... or all of them up to this many */
+#define ATTEMPTS 2           /* token slots per execution: first attempt and one retry */
 
 /* ======================================================================================
  * Options and small helpers
  * ==================================================================================== */
 
 typedef struct {
-    char *endpoint;       /* base URL ending in '/'; owned */
+    char *endpoint;          /* base URL ending in '/'; owned */
     const char *ak;
     const char *secret;
-    long n;               /* executions */
-    long conc;            /* in-flight requests */
-    bool failed;          /* report with ReportTaskFailed (else ReportTaskSucceeded) */
-    bool random_order;    /* report in a seeded random order (else creation order) */
+    const char *scenario;    /* see usage() */
+    long n;                  /* executions (waiting: executions left waiting) */
+    long conc;               /* in-flight requests */
+    bool failed;             /* legacy --mode: report-failed (else report-succeeded) */
+    bool random_order;       /* report in a seeded random order (else creation order) */
     const char *json_path;
-    long pid;             /* flowd's pid for CPU/RSS figures; 0 = none */
+    long pid;                /* flowd's pid for CPU/RSS figures; 0 = none */
     uint64_t seed;
-    long timeout_s;       /* token wait; 0 = 30 + N/200 */
+    long timeout_s;          /* token wait; 0 = 30 + N/200 */
+    const char *flowd;       /* spawn this flowd binary for the scenario */
+    const char *baseline;    /* spawn this baseline binary (scenario baseline) */
+    const char *baseline_mode; /* tpc | epoll2 */
+    const char *ratio_to;    /* a baseline scenario's JSON: its rate is the 1.0 of ratios */
+    double seconds;          /* mixed: duration of the timed phase */
+    long prepop;             /* mixed: executions started (and dispatched) beforehand */
+    long reports;            /* waiting: random reports after the restart */
+    const char *logdir;      /* server logs; default "." */
+    bool keep;               /* keep the data directory */
 } opts_t;
 
 static opts_t g_opt = {.n = 20000, .conc = 64, .failed = true, .random_order = true,
-                       .seed = 0x5eedf10du};
+                       .seed = 0x5eedf10du, .seconds = 30, .prepop = 10000, .reports = 10000,
+                       .baseline_mode = "tpc", .logdir = "."};
 
 static double now_s(void)
 {
@@ -94,8 +116,23 @@ static void shuffle(long *a, long n, uint64_t seed)
     }
 }
 
+/* A growable array of latencies (µs). */
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} vec_t;
+
+static void vec_push(vec_t *a, int64_t x)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 1024;
+        a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+    }
+    a->v[a->n++] = x;
+}
+
 /* ======================================================================================
- * flowd's CPU time and peak RSS from /proc (only with --pid)
+ * flowd's CPU time and memory from /proc
  * ==================================================================================== */
 
 /* utime+stime of pid in seconds, or -1 when /proc cannot be read. */
@@ -139,6 +176,30 @@ static long proc_status_kb(long pid, const char *key)
     return v;
 }
 
+/* The share of the machine's CPU time (0..1) that was busy during the next 0.5 s, or -1:
+ * measured before the scenario starts anything, it shows other work that would skew every
+ * figure (the load average would still count the previous scenario). */
+static double machine_busy(void)
+{
+    unsigned long long a[2][8] = {{0}};
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            usleep(500000);
+        FILE *f = fopen("/proc/stat", "r");
+        if (!f)
+            return -1;
+        int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &a[k][0], &a[k][1],
+                         &a[k][2], &a[k][3], &a[k][4], &a[k][5], &a[k][6], &a[k][7]);
+        fclose(f);
+        if (got != 8)
+            return -1;
+    }
+    unsigned long long total = 0, idle = (a[1][3] - a[0][3]) + (a[1][4] - a[0][4]);
+    for (int i = 0; i < 8; i++)
+        total += a[1][i] - a[0][i];
+    return total ? 1.0 - (double)idle / (double)total : -1;
+}
+
 static double self_cpu_s(void)
 {
     struct rusage ru;
@@ -147,33 +208,183 @@ static double self_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Disk usage of a directory tree (allocated blocks), for the store-size figure. */
+static long long g_du_bytes;
+
+static int du_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)path, (void)type, (void)ftw;
+    g_du_bytes += (long long)sb->st_blocks * 512;
+    return 0;
+}
+
+static long long dir_usage_bytes(const char *dir)
+{
+    g_du_bytes = 0;
+    nftw(dir, du_one, 16, FTW_PHYS);
+    return g_du_bytes;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb, (void)type, (void)ftw;
+    remove(path);
+    return 0;
+}
+
 /* ======================================================================================
- * The worker listener: stores the token flowd dispatches for execution i
+ * The server under test: a fresh flowd (or the baseline responder) per scenario
+ * ==================================================================================== */
+
+typedef struct {
+    const char *bin;
+    const char *mode;        /* baseline mode, NULL for flowd */
+    char dir[PATH_MAX];      /* flowd's data directory (created here, removed at the end) */
+    char log[PATH_MAX];      /* the server's stdout and stderr */
+    pid_t pid;
+    unsigned port;
+} server_t;
+
+static server_t g_srv;
+
+/* Starts the server and waits (up to 60 s) for its "listening on http://127.0.0.1:PORT"
+ * line. Sets g_opt.endpoint and g_opt.pid. Returns the seconds from fork to that line, or
+ * -1 on failure. */
+static double server_start(server_t *s)
+{
+    struct stat sb;
+    off_t off = stat(s->log, &sb) == 0 ? sb.st_size : 0;
+    double t0 = now_s();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        setenv("FLOWD_ACCESS_KEY_ID", g_opt.ak, 1);
+        setenv("FLOWD_ACCESS_KEY_SECRET", g_opt.secret, 1);
+        if (s->mode)
+            execl(s->bin, s->bin, "--mode", s->mode, (char *)NULL);
+        else
+            execl(s->bin, s->bin, "--listen", "127.0.0.1:0", "--data", s->dir, (char *)NULL);
+        fprintf(stderr, "cbbench: cannot run %s: %s\n", s->bin, strerror(errno));
+        _exit(127);
+    }
+    s->pid = pid;
+    s->port = 0;
+    double deadline = t0 + 60;
+    while (now_s() < deadline) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "cbbench: %s exited during startup (see %s)\n", s->bin, s->log);
+            s->pid = 0;
+            return -1;
+        }
+        FILE *f = fopen(s->log, "r");
+        if (f) {
+            char line[1024];
+            fseeko(f, off, SEEK_SET);
+            while (fgets(line, sizeof line, f)) {
+                const char *p = strstr(line, "listening on http://127.0.0.1:");
+                if (p)
+                    s->port = (unsigned)strtoul(p + strlen("listening on http://127.0.0.1:"),
+                                                NULL, 10);
+            }
+            fclose(f);
+        }
+        if (s->port)
+            break;
+        usleep(2000);
+    }
+    if (!s->port) {
+        fprintf(stderr, "cbbench: %s did not print its port within 60 s\n", s->bin);
+        return -1;
+    }
+    free(g_opt.endpoint);
+    char ep[64];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%u/", s->port);
+    g_opt.endpoint = xstrdup(ep);
+    g_opt.pid = pid;
+    return now_s() - t0;
+}
+
+/* Sends sig and waits for the exit; returns the seconds that took, or -1. */
+static double server_stop(server_t *s, int sig)
+{
+    if (s->pid <= 0)
+        return -1;
+    double t0 = now_s();
+    kill(s->pid, sig);
+    int st;
+    while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    s->pid = 0;
+    return now_s() - t0;
+}
+
+/* ======================================================================================
+ * The worker listener: stores the token flowd dispatches for execution i, attempt a
  * ==================================================================================== */
 
 enum { SLOT_EMPTY = 0, SLOT_WRITING = 1, SLOT_FULL = 2 };
 
-static char (*g_tokens)[FL_TOKEN_MAX];    /* [n]; written once per slot */
-static _Atomic unsigned char *g_slot;     /* [n]; SLOT_* */
-static atomic_long g_received;            /* distinct executions with a token */
-static atomic_long g_dup_same;            /* re-deliveries of the same token */
-static atomic_long g_dup_other;           /* a second, different token for one execution */
-static atomic_long g_bad_cb;              /* dispatches we could not parse */
+static long g_cap;                                /* executions the slots can hold */
+static char (*g_tokens[ATTEMPTS])[FL_TOKEN_MAX];  /* [cap]; written once per slot */
+static _Atomic unsigned char *g_slot[ATTEMPTS];   /* [cap]; SLOT_* */
+static atomic_long g_received[ATTEMPTS];          /* distinct executions with a token */
+static _Atomic long *g_arrival;                   /* [cap]: first-attempt arrivals in order, -1 */
+static atomic_long g_arrival_n;
+static atomic_long g_dup_same;                    /* re-deliveries of the same token */
+static atomic_long g_dup_other;                   /* a second, different token for one slot */
+static atomic_long g_bad_cb;                      /* dispatches we could not parse */
 
-static void store_token(long i, const char *tok)
+static void slots_alloc(long cap)
+{
+    g_cap = cap;
+    for (int a = 0; a < ATTEMPTS; a++) {
+        g_tokens[a] = xcalloc((size_t)cap, sizeof *g_tokens[a]);
+        g_slot[a] = xcalloc((size_t)cap, sizeof *g_slot[a]);
+    }
+    g_arrival = xmalloc((size_t)cap * sizeof *g_arrival);
+    for (long i = 0; i < cap; i++)
+        atomic_init(&g_arrival[i], -1);
+}
+
+static void slots_free(void)
+{
+    for (int a = 0; a < ATTEMPTS; a++) {
+        free(g_tokens[a]);
+        free((void *)g_slot[a]);
+    }
+    free((void *)g_arrival);
+}
+
+static bool has_token(int a, long i)
+{
+    return atomic_load(&g_slot[a][i]) == SLOT_FULL;
+}
+
+static void store_token(int a, long i, const char *tok)
 {
     unsigned char expect = SLOT_EMPTY;
-    if (atomic_compare_exchange_strong(&g_slot[i], &expect, SLOT_WRITING)) {
-        snprintf(g_tokens[i], FL_TOKEN_MAX, "%s", tok);
-        atomic_store(&g_slot[i], SLOT_FULL);
-        atomic_fetch_add(&g_received, 1);
+    if (atomic_compare_exchange_strong(&g_slot[a][i], &expect, SLOT_WRITING)) {
+        snprintf(g_tokens[a][i], FL_TOKEN_MAX, "%s", tok);
+        atomic_store(&g_slot[a][i], SLOT_FULL);
+        atomic_fetch_add(&g_received[a], 1);
+        if (a == 0)
+            atomic_store(&g_arrival[atomic_fetch_add(&g_arrival_n, 1)], i);
         return;
     }
-    /* At-least-once delivery: a duplicate is legal; a different token would mean a new
-     * attempt, which this flow (no Retry) should never produce. */
-    while (atomic_load(&g_slot[i]) != SLOT_FULL)
+    /* At-least-once delivery: a duplicate is legal; a different token for the same attempt
+     * would be a bug. */
+    while (atomic_load(&g_slot[a][i]) != SLOT_FULL)
         ;
-    if (strcmp(g_tokens[i], tok) == 0)
+    if (strcmp(g_tokens[a][i], tok) == 0)
         atomic_fetch_add(&g_dup_same, 1);
     else
         atomic_fetch_add(&g_dup_other, 1);
@@ -201,10 +412,12 @@ static enum MHD_Result on_cb(void *cls, struct MHD_Connection *conn, const char 
     if (strcmp(method, "POST") == 0 && b->len) {
         json_t *o = json_loadb(b->data, b->len, 0, NULL);
         const char *tok = json_string_value(json_object_get(o, "token"));
-        json_t *iv = json_object_get(o, "i");
+        json_t *iv = json_object_get(o, "i"), *av = json_object_get(o, "a");
         long i = json_is_integer(iv) ? (long)json_integer_value(iv) : -1;
-        if (tok && strlen(tok) < FL_TOKEN_MAX && i >= 0 && i < g_opt.n) {
-            store_token(i, tok);
+        long a = json_is_integer(av) ? (long)json_integer_value(av) : 0;
+        if (tok && strlen(tok) < FL_TOKEN_MAX && i >= 0 && i < g_cap && a >= 0 &&
+            a < ATTEMPTS) {
+            store_token((int)a, i, tok);
             status = MHD_HTTP_OK;
         }
         json_decref(o);
@@ -254,13 +467,19 @@ static struct MHD_Daemon *listener_start(unsigned *port /* OUT */)
  * Signed requests over the curl multi interface
  * ==================================================================================== */
 
+/* Request kinds, for per-kind latencies in the mixed phase. */
+enum { OP_OTHER, OP_START, OP_REPORT, OP_DESCRIBE, N_OPS };
+static const char *const op_names[N_OPS] = {"other", "start", "report", "describe"};
+
 /* One API call: the action and its own parameters. Values either point at static text
- * or into val[]. */
+ * or into val[]. op and arg travel with the request to its check. */
 typedef struct {
     const char *action;
     fl_kv_t kv[MAX_CALL_PARAMS];
     size_t n;
     char val[MAX_CALL_PARAMS][VAL_LEN];
+    int op;                  /* OP_* */
+    long arg;                /* execution index, or -1 */
 } call_t;
 
 static void call_set(call_t *c, const char *key, const char *fmt, ...)
@@ -321,22 +540,25 @@ typedef struct {
 typedef struct phase phase_t;
 struct phase {
     const char *name;
-    long n;                 /* requests */
+    long n;                 /* requests (LONG_MAX with a duration) */
     long conc;
-    /* Fills the call for request k. A long parameter value (a definition) can be passed
-     * through *big_key and *big_val instead of call_t's fixed-size buffers. */
+    double seconds_limit;   /* > 0: stop issuing requests after this long */
+    /* Fills the call for request k (op and arg included). A long parameter value (a
+     * definition) can be passed through *big_key and *big_val instead of call_t's
+     * fixed-size buffers. */
     void (*build)(phase_t *p, long k, call_t *c, const char **big_key, const char **big_val);
-    /* Checks a 200 reply body for request k; returns false with a code when it is wrong. */
-    bool (*check)(phase_t *p, long k, json_t *body, char *code, size_t codelen);
-    void *ud;
+    /* Checks a 200 reply body; returns false with a code when it is wrong. */
+    bool (*check)(phase_t *p, int op, long arg, json_t *body, char *code, size_t codelen);
     /* results */
-    int64_t *lat_us;        /* [n] */
+    long done;              /* requests answered (or failed) */
+    vec_t lat[N_OPS];       /* µs, by request kind */
+    long count[N_OPS];
     double secs;
     long errors;
     err_t errs[32];
     size_t n_errs;
     char first_err[512];    /* the first error reply, for the report */
-    double flowd_cpu_s;     /* -1 without --pid */
+    double flowd_cpu_s;     /* -1 without a pid */
     double self_cpu_s;
 };
 
@@ -344,7 +566,8 @@ typedef struct {
     CURL *h;
     fl_buf_t resp;
     fl_buf_t form;
-    long k;
+    int op;
+    long arg;
     int64_t t0_us;
     char errbuf[CURL_ERROR_SIZE];
 } slot_t;
@@ -376,12 +599,15 @@ static void slot_start(CURLM *m, phase_t *p, slot_t *s, long k)
 {
     call_t c;
     memset(&c, 0, sizeof c);
+    c.arg = -1;
     const char *big_key = NULL, *big_val = NULL;
     p->build(p, k, &c, &big_key, &big_val);
     sign_form(&c, big_key, big_val, &s->form);
     fl_buf_reset(&s->resp);
-    s->k = k;
+    s->op = c.op;
+    s->arg = c.arg;
     s->errbuf[0] = 0;
+    curl_easy_setopt(s->h, CURLOPT_URL, g_opt.endpoint);
     curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, s->form.data);
     curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE, (long)s->form.len);
     s->t0_us = now_us();
@@ -390,7 +616,9 @@ static void slot_start(CURLM *m, phase_t *p, slot_t *s, long k)
 
 static void slot_done(phase_t *p, slot_t *s, CURLcode cc)
 {
-    p->lat_us[s->k] = now_us() - s->t0_us;
+    vec_push(&p->lat[s->op], now_us() - s->t0_us);
+    p->count[s->op]++;
+    p->done++;
     if (cc != CURLE_OK) {
         char code[96];
         snprintf(code, sizeof code, "curl:%s", curl_easy_strerror(cc));
@@ -406,30 +634,30 @@ static void slot_done(phase_t *p, slot_t *s, CURLcode cc)
     else if (status != 200 || json_object_get(o, "Code")) {
         const char *c = json_string_value(json_object_get(o, "Code"));
         snprintf(code, sizeof code, "%s(HTTP%ld)", c ? c : "no-Code", status);
-    } else if (!p->check(p, s->k, o, code, sizeof code) && !code[0])
+    } else if (!p->check(p, s->op, s->arg, o, code, sizeof code) && !code[0])
         snprintf(code, sizeof code, "bad-reply");
     if (code[0])
         count_err(p, code, s->resp.data ? s->resp.data : "");
     json_decref(o);
 }
 
-/* Runs p->n requests with at most p->conc in flight, recording each latency. */
+/* Runs p->n requests (or as many as fit in p->seconds_limit) with at most p->conc in
+ * flight, recording each latency. */
 static void run_phase(phase_t *p)
 {
-    p->lat_us = xcalloc((size_t)(p->n ? p->n : 1), sizeof *p->lat_us);
     long conc = FL_MIN(p->conc, p->n);
     if (conc < 1)
         conc = 1;
-    slot_t *slots = xcalloc((size_t)conc, sizeof *slots);
+    const long n_slots = conc;
+    slot_t *slots = xcalloc((size_t)n_slots, sizeof *slots);
     CURLM *m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, conc + 8);
-    for (long i = 0; i < conc; i++) {
+    for (long i = 0; i < n_slots; i++) {
         slot_t *s = &slots[i];
         fl_buf_init(&s->resp);
         fl_buf_init(&s->form);
         s->h = curl_easy_init();
         FL_ASSERT(s->h != NULL);
-        curl_easy_setopt(s->h, CURLOPT_URL, g_opt.endpoint);
         curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, g_hdrs);
         curl_easy_setopt(s->h, CURLOPT_USERAGENT, "cbbench/1.0");
         curl_easy_setopt(s->h, CURLOPT_TIMEOUT, 120L);
@@ -443,7 +671,10 @@ static void run_phase(phase_t *p)
     }
     double cpu0 = g_opt.pid ? proc_cpu_s(g_opt.pid) : -1, self0 = self_cpu_s();
     double t0 = now_s();
+    double stop_at = p->seconds_limit > 0 ? t0 + p->seconds_limit : 0;
     long next = 0, inflight = 0;
+    if (p->n == 0)
+        conc = 0;
     for (long i = 0; i < conc; i++, inflight++)
         slot_start(m, p, &slots[i], next++);
     while (inflight > 0) {
@@ -461,7 +692,7 @@ static void run_phase(phase_t *p)
             curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&s);
             curl_multi_remove_handle(m, h);
             slot_done(p, s, cc);
-            if (next < p->n) {
+            if (next < p->n && (!stop_at || now_s() < stop_at)) {
                 slot_start(m, p, s, next++);
                 added = true;
             } else {
@@ -474,13 +705,19 @@ static void run_phase(phase_t *p)
     p->secs = now_s() - t0;
     p->flowd_cpu_s = g_opt.pid && cpu0 >= 0 ? proc_cpu_s(g_opt.pid) - cpu0 : -1;
     p->self_cpu_s = self_cpu_s() - self0;
-    for (long i = 0; i < conc; i++) {
+    for (long i = 0; i < n_slots; i++) {
         curl_easy_cleanup(slots[i].h);
         fl_buf_free(&slots[i].resp);
         fl_buf_free(&slots[i].form);
     }
     curl_multi_cleanup(m);
     free(slots);
+}
+
+static void phase_free(phase_t *p)
+{
+    for (int i = 0; i < N_OPS; i++)
+        free(p->lat[i].v);
 }
 
 /* ======================================================================================
@@ -494,23 +731,43 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 typedef struct {
-    double rate;            /* requests/s */
+    long n;
+    double secs;
+    double rate;                /* requests/s */
     double p50, p99, p999, max; /* ms */
 } stats_t;
 
-static stats_t phase_stats(phase_t *p)
+/* Percentiles over the latencies in v (sorted in place). */
+static stats_t vec_stats(vec_t *v, double secs)
 {
-    stats_t st = {0};
-    if (p->n == 0)
+    stats_t st = {.n = (long)v->n, .secs = secs};
+    if (v->n == 0)
         return st;
-    qsort(p->lat_us, (size_t)p->n, sizeof *p->lat_us, cmp_i64);
-#define PCT(q) ((double)p->lat_us[FL_MIN(p->n - 1, (long)((double)p->n * (q)))] / 1000.0)
+    qsort(v->v, v->n, sizeof *v->v, cmp_i64);
+    long n = (long)v->n;
+#define PCT(q) ((double)v->v[FL_MIN(n - 1, (long)((double)n * (q)))] / 1000.0)
     st.p50 = PCT(0.50);
     st.p99 = PCT(0.99);
     st.p999 = PCT(0.999);
 #undef PCT
-    st.max = (double)p->lat_us[p->n - 1] / 1000.0;
-    st.rate = p->secs > 0 ? (double)p->n / p->secs : 0;
+    st.max = (double)v->v[n - 1] / 1000.0;
+    st.rate = secs > 0 ? (double)n / secs : 0;
+    return st;
+}
+
+/* All the phases' latencies together, over their summed durations. */
+static stats_t phases_stats(phase_t **ps, size_t np)
+{
+    vec_t all = {0};
+    double secs = 0;
+    for (size_t i = 0; i < np; i++) {
+        secs += ps[i]->secs;
+        for (int o = 0; o < N_OPS; o++)
+            for (size_t j = 0; j < ps[i]->lat[o].n; j++)
+                vec_push(&all, ps[i]->lat[o].v[j]);
+    }
+    stats_t st = vec_stats(&all, secs);
+    free(all.v);
     return st;
 }
 
@@ -518,51 +775,92 @@ static void print_phase(phase_t *p, const stats_t *st)
 {
     printf("%s: %ld in %.2fs = %.0f/s, p50 %.2f ms, p99 %.2f ms, p999 %.2f ms, max %.2f ms, "
            "errors %ld",
-           p->name, p->n, p->secs, st->rate, st->p50, st->p99, st->p999, st->max, p->errors);
+           p->name, st->n, p->secs, st->rate, st->p50, st->p99, st->p999, st->max, p->errors);
     for (size_t i = 0; i < p->n_errs; i++)
         printf("%s%s x%ld", i ? ", " : " (", p->errs[i].code, p->errs[i].count);
     printf("%s\n", p->n_errs ? ")" : "");
     printf("  cpu: cbbench %.2fs", p->self_cpu_s);
     if (p->flowd_cpu_s >= 0)
-        printf(", flowd %.2fs (%.1f us/request, %.0f%% of one core)", p->flowd_cpu_s,
-               p->n ? p->flowd_cpu_s * 1e6 / (double)p->n : 0,
+        printf(", server %.2fs (%.1f us/request, %.0f%% of one core)", p->flowd_cpu_s,
+               st->n ? p->flowd_cpu_s * 1e6 / (double)st->n : 0,
                p->secs > 0 ? 100.0 * p->flowd_cpu_s / p->secs : 0);
     printf("\n");
     if (p->first_err[0])
         printf("  first error: %.400s\n", p->first_err);
 }
 
-static json_t *phase_json(phase_t *p, const stats_t *st)
+static json_t *stats_json(const stats_t *st)
 {
+    return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "n", (json_int_t)st->n, "seconds",
+                     st->secs, "rate", st->rate, "p50_ms", st->p50, "p99_ms", st->p99,
+                     "p999_ms", st->p999, "max_ms", st->max);
+}
+
+/* Computes the phase's figures, prints them and returns them as JSON (new reference). */
+static json_t *phase_report(phase_t *p, stats_t *st_out /* OUT, may be NULL */)
+{
+    phase_t *one[1] = {p};
+    stats_t st = phases_stats(one, 1);
+    print_phase(p, &st);
     json_t *errs = json_object();
     for (size_t i = 0; i < p->n_errs; i++)
         json_object_set_new(errs, p->errs[i].code, json_integer(p->errs[i].count));
-    json_t *o = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:o, s:f}", "n",
-                          (json_int_t)p->n, "concurrency", (json_int_t)p->conc, "seconds",
-                          p->secs, "rate", st->rate, "p50_ms", st->p50, "p99_ms", st->p99,
-                          "p999_ms", st->p999, "max_ms", st->max, "errors",
-                          (json_int_t)p->errors, "error_codes", errs, "cbbench_cpu_s",
-                          p->self_cpu_s);
+    json_t *o = stats_json(&st);
+    json_object_set_new(o, "concurrency", json_integer(p->conc));
+    json_object_set_new(o, "errors", json_integer(p->errors));
+    json_object_set_new(o, "error_codes", errs);
+    json_object_set_new(o, "cbbench_cpu_s", json_real(p->self_cpu_s));
     if (p->flowd_cpu_s >= 0)
-        json_object_set_new(o, "flowd_cpu_s", json_real(p->flowd_cpu_s));
+        json_object_set_new(o, "server_cpu_s", json_real(p->flowd_cpu_s));
     if (p->first_err[0])
         json_object_set_new(o, "first_error", json_string(p->first_err));
+    int kinds = 0;
+    for (int k = 0; k < N_OPS; k++)
+        kinds += p->lat[k].n > 0;
+    if (kinds > 1) {
+        json_t *by = json_object();
+        for (int k = 0; k < N_OPS; k++) {
+            if (!p->lat[k].n)
+                continue;
+            stats_t sk = vec_stats(&p->lat[k], p->secs);
+            printf("  %s: %ld = %.0f/s, p50 %.2f ms, p99 %.2f ms, p999 %.2f ms\n", op_names[k],
+                   sk.n, sk.rate, sk.p50, sk.p99, sk.p999);
+            json_object_set_new(by, op_names[k], stats_json(&sk));
+        }
+        json_object_set_new(o, "by_kind", by);
+    }
+    if (st_out)
+        *st_out = st;
     return o;
 }
 
 /* ======================================================================================
- * The phases
+ * The requests of each phase
  * ==================================================================================== */
 
+/* What a scenario shares with its request builders and checks. */
 typedef struct {
     char flow[64];
     char *definition;
-    bool *started;          /* [n]: StartExecution answered 200 */
+    bool retry;             /* the flow retries Busy once before the Catch */
+    bool *started;          /* [cap]: StartExecution answered 200 */
     long *order;            /* report order: execution indexes */
-    long *sample;           /* verify sample: execution indexes */
+    int report_attempt;     /* which token slot the report phase uses */
+    const char *report_error; /* ReportTaskFailed's Error; NULL = ReportTaskSucceeded */
+    long *sample;           /* verify: execution indexes */
+    const char *want_status;
+    const char *want_output; /* substring of Output, or NULL */
+    long *recheck;          /* verify: indexes still Running, to look at again */
+    long n_recheck;
     long verify_mismatch;
-    long verify_running;    /* seen still Running (a report's effect not yet visible) */
     char first_mismatch[512];
+    /* mixed */
+    long next_exec;         /* the next execution index to start */
+    long arr_r, arr_w;      /* taken and filled prefix of g_arrival */
+    long *reported;         /* executions reported in the mixed phase */
+    long n_reported;
+    long substituted;       /* reports turned into describes (no token available) */
+    uint64_t rng;
 } bench_t;
 
 static bench_t g_b;
@@ -579,52 +877,73 @@ static void build_create(phase_t *p, long k, call_t *c, const char **bk, const c
     *bv = g_b.definition;
 }
 
-static bool check_any(phase_t *p, long k, json_t *o, char *code, size_t len)
+static bool check_any(phase_t *p, int op, long arg, json_t *o, char *code, size_t len)
 {
-    (void)p, (void)k, (void)o, (void)code, (void)len;
+    (void)p, (void)op, (void)arg, (void)o, (void)code, (void)len;
     return true;
+}
+
+static void build_list_flows(phase_t *p, long k, call_t *c, const char **bk, const char **bv)
+{
+    (void)p, (void)k, (void)bk, (void)bv;
+    c->action = "ListFlows";
+    call_set(c, "Limit", "1");
+}
+
+static void set_start(call_t *c, long i)
+{
+    c->action = "StartExecution";
+    c->op = OP_START;
+    c->arg = i;
+    call_set(c, "FlowName", "%s", g_b.flow);
+    call_set(c, "ExecutionName", "e%ld", i);
+    call_set(c, "Input", "{\"i\":%ld}", i);
 }
 
 static void build_start(phase_t *p, long k, call_t *c, const char **bk, const char **bv)
 {
     (void)p, (void)bk, (void)bv;
-    c->action = "StartExecution";
-    call_set(c, "FlowName", "%s", g_b.flow);
-    call_set(c, "ExecutionName", "e%ld", k);
-    call_set(c, "Input", "{\"i\":%ld}", k);
+    set_start(c, k);
 }
 
-static bool check_start(phase_t *p, long k, json_t *o, char *code, size_t len)
+static bool check_start(phase_t *p, int op, long arg, json_t *o, char *code, size_t len)
 {
-    (void)p;
+    (void)p, (void)op;
     const char *name = json_string_value(json_object_get(o, "Name"));
     char want[32];
-    snprintf(want, sizeof want, "e%ld", k);
+    snprintf(want, sizeof want, "e%ld", arg);
     if (!name || strcmp(name, want) != 0) {
         snprintf(code, len, "StartReplyWithoutName");
         return false;
     }
-    g_b.started[k] = true;
+    g_b.started[arg] = true;
     return true;
 }
 
-static void build_report(phase_t *p, long k, call_t *c, const char **bk, const char **bv)
+static void set_report(call_t *c, const char *token, const char *error, long i)
 {
-    (void)p, (void)bk, (void)bv;
-    long i = g_b.order[k];
-    c->action = g_opt.failed ? "ReportTaskFailed" : "ReportTaskSucceeded";
-    call_set(c, "TaskToken", "%s", g_tokens[i]);
-    if (g_opt.failed) {
-        call_set(c, "Error", "Rejected");
+    c->op = OP_REPORT;
+    c->arg = i;
+    c->action = error ? "ReportTaskFailed" : "ReportTaskSucceeded";
+    call_set(c, "TaskToken", "%s", token);
+    if (error) {
+        call_set(c, "Error", "%s", error);
         call_set(c, "Cause", "bench");
     } else {
         call_set(c, "Output", "{\"ok\":true}");
     }
 }
 
-static bool check_report(phase_t *p, long k, json_t *o, char *code, size_t len)
+static void build_report(phase_t *p, long k, call_t *c, const char **bk, const char **bv)
 {
-    (void)p, (void)k;
+    (void)p, (void)bk, (void)bv;
+    long i = g_b.order[k];
+    set_report(c, g_tokens[g_b.report_attempt][i], g_b.report_error, i);
+}
+
+static bool check_report(phase_t *p, int op, long arg, json_t *o, char *code, size_t len)
+{
+    (void)p, (void)op, (void)arg;
     if (!json_is_integer(json_object_get(o, "EventId"))) {
         snprintf(code, len, "ReplyWithoutEventId");
         return false;
@@ -632,35 +951,117 @@ static bool check_report(phase_t *p, long k, json_t *o, char *code, size_t len)
     return true;
 }
 
+static void set_describe(call_t *c, long i)
+{
+    c->op = OP_DESCRIBE;
+    c->arg = i;
+    c->action = "DescribeExecution";
+    call_set(c, "FlowName", "%s", g_b.flow);
+    call_set(c, "ExecutionName", "e%ld", i);
+}
+
 static void build_verify(phase_t *p, long k, call_t *c, const char **bk, const char **bv)
 {
     (void)p, (void)bk, (void)bv;
-    c->action = "DescribeExecution";
-    call_set(c, "FlowName", "%s", g_b.flow);
-    call_set(c, "ExecutionName", "e%ld", g_b.sample[k]);
+    set_describe(c, g_b.sample[k]);
 }
 
-static bool check_verify(phase_t *p, long k, json_t *o, char *code, size_t len)
+static bool check_verify(phase_t *p, int op, long arg, json_t *o, char *code, size_t len)
 {
-    (void)p, (void)code, (void)len;
+    (void)p, (void)op, (void)code, (void)len;
     const char *st = json_string_value(json_object_get(o, "Status"));
     const char *out = json_string_value(json_object_get(o, "Output"));
-    const char *want = g_opt.failed ? "Rejected" : "\"ok\"";
-    if (st && strcmp(st, "Succeeded") == 0 && out && strstr(out, want))
+    if (st && strcmp(st, g_b.want_status) == 0 &&
+        (!g_b.want_output || (out && strstr(out, g_b.want_output))))
         return true;
-    if (st && strcmp(st, "Running") == 0)
-        g_b.verify_running++;
+    /* A report's effect that is not visible yet is looked at again later. */
+    if (st && strcmp(st, "Running") == 0 && strcmp(g_b.want_status, "Running") != 0) {
+        g_b.recheck[g_b.n_recheck++] = arg;
+        return true;
+    }
     g_b.verify_mismatch++;
     if (!g_b.first_mismatch[0]) {
         char *d = json_dumps(o, JSON_COMPACT);
-        snprintf(g_b.first_mismatch, sizeof g_b.first_mismatch, "e%ld: %s", g_b.sample[k],
-                 d ? d : "?");
+        snprintf(g_b.first_mismatch, sizeof g_b.first_mismatch, "e%ld: %s", arg, d ? d : "?");
         free(d);
     }
     return true; /* counted as a mismatch, not as a request error */
 }
 
-static char *make_definition(unsigned port)
+/* Mixed load: per 4 requests one start, one report, two describes. A report takes a random
+ * token among those that arrived and were not reported yet; when there is none (dispatch
+ * lagging) it becomes a describe, counted as substituted. */
+static long take_token(void)
+{
+    while (g_b.arr_w < g_cap && atomic_load(&g_arrival[g_b.arr_w]) != -1)
+        g_b.arr_w++;
+    if (g_b.arr_r >= g_b.arr_w)
+        return -1;
+    long span = g_b.arr_w - g_b.arr_r;
+    long j = g_b.arr_r + (long)(rng_next(&g_b.rng) % (uint64_t)span);
+    long x = atomic_load(&g_arrival[j]);
+    atomic_store(&g_arrival[j], atomic_load(&g_arrival[g_b.arr_r]));
+    atomic_store(&g_arrival[g_b.arr_r], x);
+    g_b.arr_r++;
+    return x;
+}
+
+static long random_started(void)
+{
+    long i = (long)(rng_next(&g_b.rng) % (uint64_t)g_b.next_exec);
+    return g_b.started[i] ? i : i % g_opt.prepop;
+}
+
+static void build_mixed(phase_t *p, long k, call_t *c, const char **bk, const char **bv)
+{
+    (void)p, (void)bk, (void)bv;
+    switch (k % 4) {
+    case 0:
+        if (g_b.next_exec < g_cap) {
+            set_start(c, g_b.next_exec++);
+            return;
+        }
+        break;
+    case 1: {
+        long i = take_token();
+        if (i >= 0) {
+            g_b.reported[g_b.n_reported++] = i;
+            set_report(c, g_tokens[0][i], "Rejected", i);
+            return;
+        }
+        g_b.substituted++;
+        break;
+    }
+    default: break;
+    }
+    set_describe(c, random_started());
+}
+
+static bool check_mixed(phase_t *p, int op, long arg, json_t *o, char *code, size_t len)
+{
+    switch (op) {
+    case OP_START: return check_start(p, op, arg, o, code, len);
+    case OP_REPORT: return check_report(p, op, arg, o, code, len);
+    default:
+        if (!json_string_value(json_object_get(o, "Status"))) {
+            snprintf(code, len, "DescribeWithoutStatus");
+            return false;
+        }
+        return true;
+    }
+}
+
+/* The baseline responder answers every request alike; the requests have the size of a
+ * ReportTaskFailed with a real token (50 characters). */
+static void build_baseline(phase_t *p, long k, call_t *c, const char **bk, const char **bv)
+{
+    (void)p, (void)bk, (void)bv;
+    char tok[51];
+    snprintf(tok, sizeof tok, "AQAEYtU8irrAAAAAAAAAAAEAAAAB7pBMaA2u4lD%011ld", k);
+    set_report(c, tok, "Rejected", k);
+}
+
+static char *make_definition(unsigned port, bool retry)
 {
     fl_buf_t b;
     fl_buf_init(&b);
@@ -678,16 +1079,449 @@ static char *make_definition(unsigned port)
                   "      URL: http://127.0.0.1:%u/cb\n"
                   "      Body:\n"
                   "        token.$: $Context.Current.TaskToken\n"
-                  "        i.$: $Input.i\n"
-                  "    Catch:\n"
-                  "      - Errors: [Rejected]\n"
-                  "        Next: Caught\n"
-                  "    End: true\n"
-                  "  - Type: Pass\n"
-                  "    Name: Caught\n"
-                  "    End: true\n",
+                  "        i.$: $Input.i\n",
                   g_b.flow, port);
+    if (retry)
+        fl_buf_puts(&b,
+                    "        a.$: $Context.Current.RetryCount\n"
+                    "    Retry:\n"
+                    "      - Errors: [Busy]\n"
+                    "        IntervalSeconds: 0\n"
+                    "        MaxAttempts: 1\n");
+    fl_buf_puts(&b,
+                "    Catch:\n"
+                "      - Errors: [Rejected]\n"
+                "        Next: Caught\n"
+                "    End: true\n"
+                "  - Type: Pass\n"
+                "    Name: Caught\n"
+                "    End: true\n");
     return fl_buf_take(&b);
+}
+
+/* ======================================================================================
+ * Building blocks of the scenarios
+ * ==================================================================================== */
+
+/* Everything one scenario reports: its JSON (the "ok" member and the summary are added at
+ * the end) and whether any check failed. */
+typedef struct {
+    json_t *js;
+    bool failed;
+    stats_t main;            /* the measured phase(s) */
+    double main_cpu_s;       /* the server's CPU during them, -1 unknown */
+    char extra[512];         /* appended to the summary line */
+} result_t;
+
+static void fail(result_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(result_t *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cbbench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    r->failed = true;
+}
+
+static void extra(result_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void extra(result_t *r, const char *fmt, ...)
+{
+    size_t l = strlen(r->extra);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->extra + l, sizeof r->extra - l, fmt, ap);
+    va_end(ap);
+}
+
+/* Creates the scenario's flow. Returns false on failure. */
+static bool create_flow(result_t *r, unsigned port, bool retry)
+{
+    snprintf(g_b.flow, sizeof g_b.flow, "bench-%ld-%ld", (long)getpid(), (long)time(NULL));
+    g_b.retry = retry;
+    free(g_b.definition);
+    g_b.definition = make_definition(port, retry);
+    phase_t create = {.name = "create", .n = 1, .conc = 1, .build = build_create,
+                      .check = check_any};
+    run_phase(&create);
+    bool ok = create.errors == 0;
+    if (!ok)
+        fail(r, "CreateFlow failed: %s", create.first_err);
+    phase_free(&create);
+    printf("flow %s, worker http://127.0.0.1:%u/cb, retry %s\n", g_b.flow, port,
+           retry ? "yes" : "no");
+    return ok;
+}
+
+/* Waits until every started execution in [0, n) has a token for attempt a, or the timeout.
+ * Returns the seconds waited; records the figures under js[key]. */
+static double wait_tokens(result_t *r, int a, long n, double t_first, const char *key)
+{
+    long expected = 0;
+    for (long i = 0; i < n; i++)
+        expected += g_b.started[i];
+    long at_entry = atomic_load(&g_received[a]);
+    long timeout_s = g_opt.timeout_s ? g_opt.timeout_s : 30 + n / 200;
+    double cpu0 = g_opt.pid ? proc_cpu_s(g_opt.pid) : -1;
+    double t0 = now_s(), deadline = t0 + (double)timeout_s;
+    long prev = -1;
+    double last_progress = t0;
+    while (atomic_load(&g_received[a]) < expected && now_s() < deadline) {
+        long got = atomic_load(&g_received[a]);
+        if (got != prev) {
+            prev = got;
+            last_progress = now_s();
+        } else if (now_s() - last_progress > 10) {
+            /* A stall is reported as it happens, so a long run can be watched. */
+            printf("  (tokens stalled at %ld/%ld for %.0fs)\n", got, expected,
+                   now_s() - last_progress);
+            fflush(stdout);
+            last_progress = now_s();
+        }
+        usleep(2000);
+    }
+    double t = now_s();
+    long got = atomic_load(&g_received[a]);
+    double cpu = g_opt.pid && cpu0 >= 0 ? proc_cpu_s(g_opt.pid) - cpu0 : -1;
+    printf("tokens (attempt %d): %ld/%ld, all after %.2fs from the first request "
+           "(%ld had arrived when the last reply came, the rest took %.2fs), duplicates %ld, "
+           "different token %ld, bad dispatches %ld, server cpu while waiting %.2fs\n",
+           a + 1, got, expected, t - t_first, at_entry, t - t0, atomic_load(&g_dup_same),
+           atomic_load(&g_dup_other), atomic_load(&g_bad_cb), cpu);
+    json_object_set_new(
+        r->js, key,
+        json_pack("{s:I, s:I, s:f, s:I, s:f, s:I, s:I, s:I, s:f}", "received", (json_int_t)got,
+                  "expected", (json_int_t)expected, "seconds_from_first_request", t - t_first,
+                  "received_when_requests_done", (json_int_t)at_entry, "wait_seconds", t - t0,
+                  "duplicates", (json_int_t)atomic_load(&g_dup_same), "different_token",
+                  (json_int_t)atomic_load(&g_dup_other), "bad_dispatches",
+                  (json_int_t)atomic_load(&g_bad_cb), "server_cpu_while_waiting_s", cpu));
+    if (got < expected)
+        fail(r, "%ld tokens (attempt %d) did not arrive within %lds", expected - got, a + 1,
+             timeout_s);
+    return t - t_first;
+}
+
+/* Starts executions [0, n) and records the phase under js["start"]. */
+static phase_t *start_phase(result_t *r, long n, stats_t *st)
+{
+    static phase_t start;
+    phase_free(&start);
+    start = (phase_t){.name = "start", .n = n, .conc = g_opt.conc, .build = build_start,
+                      .check = check_start};
+    run_phase(&start);
+    json_object_set_new(r->js, "start", phase_report(&start, st));
+    if (start.errors)
+        fail(r, "%ld StartExecution errors (first: %.300s)", start.errors, start.first_err);
+    return &start;
+}
+
+/* Reports the tokens of attempt a of the executions in idx[0..n) (in the order given)
+ * with the given Error (NULL = ReportTaskSucceeded). */
+static void report_phase(result_t *r, phase_t *p, const char *name, long *idx, long n, int a,
+                         const char *error)
+{
+    *p = (phase_t){.name = name, .n = n, .conc = g_opt.conc, .build = build_report,
+                   .check = check_report};
+    g_b.order = idx;
+    g_b.report_attempt = a;
+    g_b.report_error = error;
+    run_phase(p);
+    json_object_set_new(r->js, name, phase_report(p, NULL));
+    if (p->errors)
+        fail(r, "%ld %s errors (first: %.300s)", p->errors, name, p->first_err);
+}
+
+/* Indexes of the executions in [0, n) with a token for attempt a, shuffled unless the
+ * creation order was asked for. Returns new; *count the length. */
+static long *tokens_order(long n, int a, long *count /* OUT */)
+{
+    long *o = xcalloc((size_t)(n ? n : 1), sizeof *o), c = 0;
+    for (long i = 0; i < n; i++)
+        if (has_token(a, i))
+            o[c++] = i;
+    if (g_opt.random_order)
+        shuffle(o, c, g_opt.seed + (uint64_t)a);
+    *count = c;
+    return o;
+}
+
+/* DescribeExecution on a random sample of idx[0..n) (VERIFY_SAMPLE, or all up to
+ * VERIFY_ALL_UPTO): each must have status want (and Output containing want_output). An
+ * execution still Running when another status is expected is looked at again for up to
+ * 30 s. Records the figures under js[key]. */
+static void verify(result_t *r, const char *key, const long *idx, long n, const char *want,
+                   const char *want_output)
+{
+    long ns = n <= VERIFY_ALL_UPTO ? n : VERIFY_SAMPLE;
+    long *all = xcalloc((size_t)(n ? n : 1), sizeof *all);
+    memcpy(all, idx, (size_t)n * sizeof *all);
+    if (ns < n)
+        shuffle(all, n, g_opt.seed ^ 0x9e3779b97f4a7c15ULL);
+    g_b.want_status = want;
+    g_b.want_output = want_output;
+    g_b.verify_mismatch = 0;
+    g_b.first_mismatch[0] = 0;
+    g_b.recheck = xcalloc((size_t)(ns ? ns : 1), sizeof *g_b.recheck);
+    long *todo = all, n_todo = ns, errors = 0, rounds = 0;
+    char first_err[512] = "";
+    double t0 = now_s();
+    for (;;) {
+        g_b.n_recheck = 0;
+        g_b.sample = todo;
+        phase_t v = {.name = "verify", .n = n_todo, .conc = g_opt.conc, .build = build_verify,
+                     .check = check_verify};
+        run_phase(&v);
+        errors += v.errors;
+        if (v.errors && !first_err[0])
+            snprintf(first_err, sizeof first_err, "%s", v.first_err);
+        phase_free(&v);
+        rounds++;
+        if (!g_b.n_recheck || now_s() - t0 > 30)
+            break;
+        /* The recheck list becomes the next round's sample. */
+        memcpy(all, g_b.recheck, (size_t)g_b.n_recheck * sizeof *all);
+        todo = all;
+        n_todo = g_b.n_recheck;
+        usleep(200000);
+    }
+    long still_running = g_b.n_recheck;
+    long ok = ns - g_b.verify_mismatch - errors - still_running;
+    printf("verify %s: ok %ld/%ld (want %s%s%s)", key, ok, ns, want,
+           want_output ? ", Output containing " : "", want_output ? want_output : "");
+    if (rounds > 1)
+        printf(", %ld rounds (some were still Running at first)", rounds);
+    if (still_running)
+        printf(", still Running after 30 s: %ld", still_running);
+    if (g_b.verify_mismatch)
+        printf(", mismatches %ld, first: %.400s", g_b.verify_mismatch, g_b.first_mismatch);
+    if (errors)
+        printf(", request errors %ld (first: %.300s)", errors, first_err);
+    printf("\n");
+    json_object_set_new(r->js, key,
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "ok", (json_int_t)ok,
+                                  "checked", (json_int_t)ns, "mismatches",
+                                  (json_int_t)g_b.verify_mismatch, "still_running",
+                                  (json_int_t)still_running, "request_errors",
+                                  (json_int_t)errors, "rounds", (json_int_t)rounds,
+                                  "expected_status", want));
+    if (ok != ns)
+        fail(r, "verification %s failed: %ld of %ld as expected", key, ok, ns);
+    free(all);
+    free(g_b.recheck);
+    g_b.recheck = NULL;
+}
+
+static void record_main(result_t *r, phase_t **ps, size_t np)
+{
+    r->main = phases_stats(ps, np);
+    r->main_cpu_s = 0;
+    for (size_t i = 0; i < np; i++)
+        r->main_cpu_s = ps[i]->flowd_cpu_s < 0 || r->main_cpu_s < 0 ? -1
+                                                                    : r->main_cpu_s +
+                                                                          ps[i]->flowd_cpu_s;
+}
+
+/* ======================================================================================
+ * The scenarios
+ * ==================================================================================== */
+
+/* report-failed / report-succeeded: N executions wait on a callback task, then every
+ * token is reported (random order); all must end Succeeded through the Catch (failed) or
+ * directly (succeeded). The measured phase is the report phase. */
+static void sc_report(result_t *r, unsigned port, bool failed)
+{
+    const long n = g_opt.n;
+    if (!create_flow(r, port, false))
+        return;
+    double t0 = now_s();
+    start_phase(r, n, NULL);
+    wait_tokens(r, 0, n, t0, "tokens");
+    long cnt;
+    long *order = tokens_order(n, 0, &cnt);
+    static phase_t rep;
+    report_phase(r, &rep, failed ? "report-failed" : "report-succeeded", order, cnt, 0,
+                 failed ? "Rejected" : NULL);
+    phase_t *ps[1] = {&rep};
+    record_main(r, ps, 1);
+    verify(r, "verify", order, cnt, "Succeeded", failed ? "Rejected" : "\"ok\"");
+    free(order);
+    phase_free(&rep);
+}
+
+/* start-execution: N StartExecution calls; the figures are the API rate and the time
+ * until the last token reached the worker. Every execution must be Running. */
+static void sc_start(result_t *r, unsigned port)
+{
+    const long n = g_opt.n;
+    if (!create_flow(r, port, false))
+        return;
+    double t0 = now_s();
+    stats_t st;
+    phase_t *p = start_phase(r, n, &st);
+    double all = wait_tokens(r, 0, n, t0, "tokens");
+    phase_t *ps[1] = {p};
+    record_main(r, ps, 1);
+    long got = atomic_load(&g_received[0]);
+    extra(r, "last token after %.2fs = %.0f dispatches/s", all, all > 0 ? (double)got / all : 0);
+    long cnt;
+    long *idx = tokens_order(n, 0, &cnt);
+    verify(r, "verify", idx, cnt, "Running", NULL);
+    free(idx);
+}
+
+/* retry-catch: the first report fails with Busy, which the Retry (IntervalSeconds 0,
+ * MaxAttempts 1) re-dispatches at once with a new token; the second report fails with
+ * Rejected, which the Catch takes to the Pass state. The measured figure covers the
+ * reports of both attempts. */
+static void sc_retry(result_t *r, unsigned port)
+{
+    const long n = g_opt.n;
+    if (!create_flow(r, port, true))
+        return;
+    double t0 = now_s();
+    start_phase(r, n, NULL);
+    wait_tokens(r, 0, n, t0, "tokens_attempt1");
+    long c1, c2;
+    long *o1 = tokens_order(n, 0, &c1);
+    static phase_t r1, r2;
+    double t1 = now_s();
+    report_phase(r, &r1, "report-busy", o1, c1, 0, "Busy");
+    double retry_all = wait_tokens(r, 1, n, t1, "tokens_attempt2");
+    long *o2 = tokens_order(n, 1, &c2);
+    if (c2 != c1)
+        fail(r, "%ld first attempts but %ld retries dispatched", c1, c2);
+    report_phase(r, &r2, "report-rejected", o2, c2, 1, "Rejected");
+    phase_t *ps[2] = {&r1, &r2};
+    record_main(r, ps, 2);
+    extra(r, "retry tokens all in %.2fs after the first Busy report", retry_all);
+    verify(r, "verify", o2, c2, "Succeeded", "Rejected");
+    free(o1);
+    free(o2);
+    phase_free(&r1);
+    phase_free(&r2);
+}
+
+/* mixed: prepop executions start and receive their tokens; then, for the given time,
+ * starts, reports (ReportTaskFailed, caught) and DescribeExecution calls run together in
+ * the proportion 1:1:2. The reported executions must end Succeeded. */
+static void sc_mixed(result_t *r, unsigned port)
+{
+    if (!create_flow(r, port, false))
+        return;
+    double t0 = now_s();
+    start_phase(r, g_opt.prepop, NULL);
+    wait_tokens(r, 0, g_opt.prepop, t0, "tokens_prepop");
+    g_b.next_exec = g_opt.prepop;
+    g_b.rng = g_opt.seed | 1;
+    g_b.reported = xcalloc((size_t)g_cap, sizeof *g_b.reported);
+    static phase_t mx;
+    mx = (phase_t){.name = "mixed", .n = LONG_MAX, .conc = g_opt.conc,
+                   .seconds_limit = g_opt.seconds, .build = build_mixed, .check = check_mixed};
+    run_phase(&mx);
+    json_t *o = phase_report(&mx, NULL);
+    json_object_set_new(o, "reports_substituted", json_integer(g_b.substituted));
+    json_object_set_new(r->js, "mixed", o);
+    if (mx.errors)
+        fail(r, "%ld mixed errors (first: %.300s)", mx.errors, mx.first_err);
+    phase_t *ps[1] = {&mx};
+    record_main(r, ps, 1);
+    extra(r, "start %ld, report %ld, describe %ld in %.0fs", mx.count[OP_START],
+          mx.count[OP_REPORT], mx.count[OP_DESCRIBE], mx.secs);
+    if (g_b.substituted)
+        extra(r, " (%ld reports had no token and were describes)", g_b.substituted);
+    verify(r, "verify", g_b.reported, g_b.n_reported, "Succeeded", "Rejected");
+    phase_free(&mx);
+    free(g_b.reported);
+    g_b.reported = NULL;
+}
+
+/* waiting: N executions wait on callbacks. Figures: flowd's RSS with them, the store's
+ * size on disk, the time to stop (SIGTERM) and to start again until ListFlows answers,
+ * then the latency of `reports` random reports after the restart. */
+static void sc_waiting(result_t *r, unsigned port)
+{
+    const long n = g_opt.n;
+    if (!create_flow(r, port, false))
+        return;
+    double t0 = now_s();
+    start_phase(r, n, NULL);
+    wait_tokens(r, 0, n, t0, "tokens");
+    long rss = proc_status_kb(g_srv.pid, "VmRSS"), hwm = proc_status_kb(g_srv.pid, "VmHWM");
+    long long du = dir_usage_bytes(g_srv.dir);
+    double cpu_before = proc_cpu_s(g_srv.pid);
+    printf("with %ld waiting: flowd RSS %.1f MiB (peak %.1f MiB), data dir %.1f MiB, "
+           "flowd CPU so far %.2fs\n",
+           n, (double)rss / 1024, (double)hwm / 1024, (double)du / 1048576, cpu_before);
+    double stop_s = server_stop(&g_srv, SIGTERM);
+    long long du_stopped = dir_usage_bytes(g_srv.dir);
+    double start_s = server_start(&g_srv);
+    if (start_s < 0) {
+        fail(r, "flowd did not restart");
+        return;
+    }
+    /* Ready means answering ListFlows, not only listening. */
+    double t_ready = now_s(), ready_s = -1;
+    while (now_s() - t_ready < 300) {
+        phase_t lf = {.name = "ListFlows", .n = 1, .conc = 1, .build = build_list_flows,
+                      .check = check_any};
+        run_phase(&lf);
+        bool ok = lf.errors == 0;
+        phase_free(&lf);
+        if (ok) {
+            ready_s = start_s + (now_s() - t_ready);
+            break;
+        }
+        usleep(10000);
+    }
+    long rss_restart = proc_status_kb(g_srv.pid, "VmRSS");
+    printf("restart: SIGTERM exit %.2fs, data dir after stop %.1f MiB, start until listening "
+           "%.2fs, until ListFlows answered %.2fs, RSS after restart %.1f MiB\n",
+           stop_s, (double)du_stopped / 1048576, start_s, ready_s, (double)rss_restart / 1024);
+    if (ready_s < 0) {
+        fail(r, "flowd did not answer ListFlows within 300 s of the restart");
+        return;
+    }
+    long cnt;
+    long *order = tokens_order(n, 0, &cnt);
+    shuffle(order, cnt, g_opt.seed ^ 0x7777);
+    long nrep = FL_MIN(g_opt.reports, cnt);
+    static phase_t rep;
+    report_phase(r, &rep, "report-after-restart", order, nrep, 0, "Rejected");
+    phase_t *ps[1] = {&rep};
+    record_main(r, ps, 1);
+    json_object_set_new(
+        r->js, "waiting",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I}", "executions",
+                  (json_int_t)n, "rss_kb", (json_int_t)rss, "peak_rss_kb", (json_int_t)hwm,
+                  "data_dir_bytes", (json_int_t)du, "data_dir_bytes_after_stop",
+                  (json_int_t)du_stopped, "stop_seconds", stop_s, "start_listening_seconds",
+                  start_s, "restart_ready_seconds", ready_s, "cpu_before_restart_s", cpu_before,
+                  "rss_after_restart_kb", (json_int_t)rss_restart));
+    extra(r, "waiting %ld: RSS %.1f MiB, disk %.1f MiB, stop %.2fs, restart %.2fs", n,
+          (double)rss / 1024, (double)du / 1048576, stop_s, ready_s);
+    verify(r, "verify_reported", order, nrep, "Succeeded", "Rejected");
+    if (cnt > nrep)
+        verify(r, "verify_still_waiting", order + nrep, FL_MIN(cnt - nrep, 200), "Running",
+               NULL);
+    free(order);
+    phase_free(&rep);
+}
+
+/* baseline: the same signed requests and connections against the trivial responder. */
+static void sc_baseline(result_t *r)
+{
+    static phase_t b;
+    b = (phase_t){.name = "baseline", .n = g_opt.n, .conc = g_opt.conc,
+                  .build = build_baseline, .check = check_report};
+    run_phase(&b);
+    json_object_set_new(r->js, "requests", phase_report(&b, NULL));
+    if (b.errors)
+        fail(r, "%ld baseline errors (first: %.300s)", b.errors, b.first_err);
+    phase_t *ps[1] = {&b};
+    record_main(r, ps, 1);
+    phase_free(&b);
 }
 
 /* ======================================================================================
@@ -697,11 +1531,17 @@ static char *make_definition(unsigned port)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cbbench --endpoint URL --ak ID --secret S [--n 20000] [--concurrency 64]\n"
-            "               [--mode failed|succeeded] [--order random|creation] [--seed N]\n"
-            "               [--json out.json] [--pid FLOWD_PID] [--timeout SECONDS]\n"
+            "usage: cbbench [--scenario NAME] [--flowd PATH | --endpoint URL [--pid PID]]\n"
+            "               [--ak ID --secret S] [--n 20000] [--concurrency 64]\n"
+            "               [--order random|creation] [--seed N] [--timeout SECONDS]\n"
+            "               [--seconds 30] [--prepop 10000] [--reports 10000]\n"
+            "               [--baseline PATH --baseline-mode tpc|epoll2] [--ratio-to JSON]\n"
+            "               [--json out.json] [--logdir DIR] [--keep] [--mode failed|succeeded]\n"
+            "Scenarios: report-failed (default), report-succeeded, start-execution,\n"
+            "retry-catch, mixed, waiting or waiting-1m (needs --flowd), baseline (needs\n"
+            "--baseline).\n"
             "Endpoint and keys also come from FLOWD_ENDPOINT, FLOWD_ACCESS_KEY_ID,\n"
-            "FLOWD_ACCESS_KEY_SECRET.\n");
+            "FLOWD_ACCESS_KEY_SECRET; with --flowd the keys default to bench/benchsecret.\n");
 }
 
 static void parse_args(int argc, char **argv)
@@ -713,6 +1553,12 @@ static void parse_args(int argc, char **argv)
         {"order", required_argument, NULL, 'o'},    {"json", required_argument, NULL, 'j'},
         {"pid", required_argument, NULL, 'p'},      {"seed", required_argument, NULL, 'S'},
         {"timeout", required_argument, NULL, 't'},  {"help", no_argument, NULL, 'h'},
+        {"scenario", required_argument, NULL, 'x'}, {"flowd", required_argument, NULL, 'F'},
+        {"baseline", required_argument, NULL, 'B'},
+        {"baseline-mode", required_argument, NULL, 'M'},
+        {"ratio-to", required_argument, NULL, 'R'}, {"seconds", required_argument, NULL, 'T'},
+        {"prepop", required_argument, NULL, 'P'},   {"reports", required_argument, NULL, 'r'},
+        {"logdir", required_argument, NULL, 'L'},   {"keep", no_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     const char *ep = getenv("FLOWD_ENDPOINT");
@@ -730,6 +1576,16 @@ static void parse_args(int argc, char **argv)
         case 'p': g_opt.pid = strtol(optarg, NULL, 10); break;
         case 'S': g_opt.seed = strtoull(optarg, NULL, 0); break;
         case 't': g_opt.timeout_s = strtol(optarg, NULL, 10); break;
+        case 'x': g_opt.scenario = optarg; break;
+        case 'F': g_opt.flowd = optarg; break;
+        case 'B': g_opt.baseline = optarg; break;
+        case 'M': g_opt.baseline_mode = optarg; break;
+        case 'R': g_opt.ratio_to = optarg; break;
+        case 'T': g_opt.seconds = strtod(optarg, NULL); break;
+        case 'P': g_opt.prepop = strtol(optarg, NULL, 10); break;
+        case 'r': g_opt.reports = strtol(optarg, NULL, 10); break;
+        case 'L': g_opt.logdir = optarg; break;
+        case 'K': g_opt.keep = true; break;
         case 'm':
             if (strcmp(optarg, "failed") && strcmp(optarg, "succeeded")) {
                 usage(stderr);
@@ -748,184 +1604,189 @@ static void parse_args(int argc, char **argv)
         default: usage(stderr); exit(2);
         }
     }
-    if (!ep || !g_opt.ak || !g_opt.secret || g_opt.n < 1 || g_opt.conc < 1 || optind != argc) {
+    if (!g_opt.scenario)
+        g_opt.scenario = g_opt.failed ? "report-failed" : "report-succeeded";
+    bool spawn = g_opt.flowd || strcmp(g_opt.scenario, "baseline") == 0;
+    if (spawn) {
+        if (!g_opt.ak)
+            g_opt.ak = "bench";
+        if (!g_opt.secret)
+            g_opt.secret = "benchsecret";
+    }
+    static const char *const known[] = {"report-failed", "report-succeeded", "start-execution",
+                                        "retry-catch",   "mixed",            "waiting",
+                                        "waiting-1m",    "baseline"};
+    bool found = false;
+    for (size_t i = 0; i < FL_ARRAY_LEN(known); i++)
+        found |= strcmp(g_opt.scenario, known[i]) == 0;
+    if (!found || (!spawn && !ep) || !g_opt.ak || !g_opt.secret || g_opt.n < 1 ||
+        g_opt.conc < 1 || g_opt.prepop < 1 || optind != argc ||
+        (strncmp(g_opt.scenario, "waiting", 7) == 0 && !g_opt.flowd) ||
+        (strcmp(g_opt.scenario, "baseline") == 0 && !g_opt.baseline)) {
         usage(stderr);
         exit(2);
     }
-    fl_buf_t b;
-    fl_buf_init(&b);
-    if (!strstr(ep, "://"))
-        fl_buf_puts(&b, "http://");
-    fl_buf_puts(&b, ep);
-    if (b.data[b.len - 1] != '/')
-        fl_buf_putc(&b, '/');
-    g_opt.endpoint = fl_buf_take(&b);
+    if (ep && !spawn) {
+        fl_buf_t b;
+        fl_buf_init(&b);
+        if (!strstr(ep, "://"))
+            fl_buf_puts(&b, "http://");
+        fl_buf_puts(&b, ep);
+        if (b.data[b.len - 1] != '/')
+            fl_buf_putc(&b, '/');
+        g_opt.endpoint = fl_buf_take(&b);
+    }
+}
+
+/* The rate of a baseline result file, or 0. */
+static double baseline_rate(void)
+{
+    if (!g_opt.ratio_to)
+        return 0;
+    json_t *o = json_load_file(g_opt.ratio_to, 0, NULL);
+    double v = json_is_true(json_object_get(o, "ok"))
+                   ? json_number_value(json_object_get(o, "rate"))
+                   : 0;
+    json_decref(o);
+    return v;
 }
 
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
-    const long n = g_opt.n;
-    int rc = 1;
-    unsigned char r[8];
-    fl_rand_bytes(r, sizeof r);
-    fl_hex(r, sizeof r, g_nonce_prefix);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows in a log file as it happens */
+    const char *sc = g_opt.scenario;
+    const double busy_begin = machine_busy();
+    bool is_baseline = strcmp(sc, "baseline") == 0;
+    char name[64];
+    if (is_baseline && strcmp(g_opt.baseline_mode, "tpc") != 0)
+        snprintf(name, sizeof name, "baseline-%s", g_opt.baseline_mode);
+    else
+        snprintf(name, sizeof name, "%s", sc);
+    unsigned char rb[8];
+    fl_rand_bytes(rb, sizeof rb);
+    fl_hex(rb, sizeof rb, g_nonce_prefix);
+    signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     g_hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
     g_hdrs = curl_slist_append(g_hdrs, "Accept: application/json");
     g_hdrs = curl_slist_append(g_hdrs, "Expect:");
-    g_tokens = xcalloc((size_t)n, sizeof *g_tokens);
-    g_slot = xcalloc((size_t)n, sizeof *g_slot);
-    g_b.started = xcalloc((size_t)n, sizeof *g_b.started);
-    json_t *js = json_object();
-    bool verify_ok = false;
-    long reported = 0, missing = 0;
-    phase_t create = {.name = "create", .n = 1, .conc = 1, .build = build_create,
-                      .check = check_any};
-    phase_t start = {.name = "start", .n = n, .conc = g_opt.conc, .build = build_start,
-                     .check = check_start};
-    phase_t report = {.name = g_opt.failed ? "report-failed" : "report-succeeded",
-                      .conc = g_opt.conc, .build = build_report, .check = check_report};
-    phase_t verify = {.name = "verify-requests", .conc = g_opt.conc, .build = build_verify,
-                      .check = check_verify};
+    result_t r = {.js = json_object(), .main_cpu_s = -1};
+    struct MHD_Daemon *d = NULL;
+    double t_begin = now_s();
 
-    /* 1. Listener. */
-    unsigned port = 0;
-    struct MHD_Daemon *d = listener_start(&port);
-    if (!d || !port) {
-        fprintf(stderr, "cbbench: cannot start the worker listener\n");
-        goto out;
+    /* The token slots: mixed also holds the executions it starts during its phase. */
+    long cap = g_opt.n;
+    if (strcmp(sc, "mixed") == 0)
+        cap = g_opt.prepop + (long)(g_opt.seconds * 20000);
+    slots_alloc(cap);
+    g_b.started = xcalloc((size_t)cap, sizeof *g_b.started);
+
+    /* The server: a fresh flowd or the baseline responder, or the one given. */
+    if (g_opt.flowd || is_baseline) {
+        g_srv.bin = is_baseline ? g_opt.baseline : g_opt.flowd;
+        g_srv.mode = is_baseline ? g_opt.baseline_mode : NULL;
+        snprintf(g_srv.log, sizeof g_srv.log, "%s/%s.server.log", g_opt.logdir, name);
+        unlink(g_srv.log);
+        const char *tmp = getenv("TMPDIR");
+        snprintf(g_srv.dir, sizeof g_srv.dir, "%s/flowd-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(g_srv.dir)) {
+            fail(&r, "mkdtemp %s: %s", g_srv.dir, strerror(errno));
+            goto out;
+        }
+        if (server_start(&g_srv) < 0) {
+            fail(&r, "cannot start %s", g_srv.bin);
+            goto out;
+        }
+        printf("%s: %s pid %ld on %s (data %s, log %s)\n", name, g_srv.bin, (long)g_srv.pid,
+               g_opt.endpoint, is_baseline ? "-" : g_srv.dir, g_srv.log);
+    }
+    if (!is_baseline) {
+        unsigned port = 0;
+        d = listener_start(&port);
+        if (!d || !port) {
+            fail(&r, "cannot start the worker listener");
+            goto out;
+        }
+        if (strcmp(sc, "report-failed") == 0)
+            sc_report(&r, port, true);
+        else if (strcmp(sc, "report-succeeded") == 0)
+            sc_report(&r, port, false);
+        else if (strcmp(sc, "start-execution") == 0)
+            sc_start(&r, port);
+        else if (strcmp(sc, "retry-catch") == 0)
+            sc_retry(&r, port);
+        else if (strcmp(sc, "mixed") == 0)
+            sc_mixed(&r, port);
+        else
+            sc_waiting(&r, port); /* waiting, waiting-1m */
+        if (atomic_load(&g_dup_other))
+            fail(&r, "%ld dispatches carried a different token for the same attempt",
+                 atomic_load(&g_dup_other));
+        if (atomic_load(&g_bad_cb))
+            fail(&r, "%ld dispatches could not be parsed", atomic_load(&g_bad_cb));
+    } else {
+        sc_baseline(&r);
     }
 
-    /* 2. The flow. */
-    snprintf(g_b.flow, sizeof g_b.flow, "bench-%ld-%ld", (long)getpid(), (long)time(NULL));
-    g_b.definition = make_definition(port);
-    run_phase(&create);
-    if (create.errors) {
-        fprintf(stderr, "cbbench: CreateFlow failed: %s\n", create.first_err);
-        goto out;
+out:;
+    /* Server figures and the summary line. */
+    long hwm = g_opt.pid ? proc_status_kb(g_opt.pid, "VmHWM") : -1;
+    double cpu_total = g_opt.pid ? proc_cpu_s(g_opt.pid) : -1;
+    if (g_srv.pid > 0) {
+        if (server_stop(&g_srv, SIGTERM) < 0)
+            fail(&r, "stopping the server failed");
     }
-    printf("flow %s, worker http://127.0.0.1:%u/cb, n %ld, concurrency %ld, mode %s, order %s\n",
-           g_b.flow, port, n, g_opt.conc, g_opt.failed ? "failed" : "succeeded",
-           g_opt.random_order ? "random" : "creation");
-    long rss0 = g_opt.pid ? proc_status_kb(g_opt.pid, "VmRSS") : -1;
-
-    /* 3. Start N executions, then wait for their tokens. */
-    double tok_t0 = now_s();
-    run_phase(&start);
-    long tok_at_start_end = atomic_load(&g_received);
-    stats_t st_start = phase_stats(&start);
-    print_phase(&start, &st_start);
-    json_object_set_new(js, "start", phase_json(&start, &st_start));
-
-    long n_started = 0;
-    for (long i = 0; i < n; i++)
-        n_started += g_b.started[i];
-    long timeout_s = g_opt.timeout_s ? g_opt.timeout_s : 30 + n / 200;
-    double cpu_t0 = g_opt.pid ? proc_cpu_s(g_opt.pid) : -1;
-    double deadline = now_s() + (double)timeout_s;
-    while (atomic_load(&g_received) < n_started && now_s() < deadline)
-        usleep(2000);
-    double tok_secs = now_s() - tok_t0;
-    long got = atomic_load(&g_received);
-    missing = n_started - got;
-    double tok_cpu = g_opt.pid && cpu_t0 >= 0 ? proc_cpu_s(g_opt.pid) - cpu_t0 : -1;
-    printf("tokens: %ld/%ld in %.2fs after the first start = %.0f/s (%ld when the last start "
-           "was answered), duplicates %ld, different token %ld, bad dispatches %ld",
-           got, n_started, tok_secs, tok_secs > 0 ? (double)got / tok_secs : 0, tok_at_start_end,
-           atomic_load(&g_dup_same), atomic_load(&g_dup_other), atomic_load(&g_bad_cb));
-    if (tok_cpu >= 0)
-        printf(", flowd cpu after the last start reply %.2fs", tok_cpu);
-    printf("\n");
-    json_object_set_new(
-        js, "tokens",
-        json_pack("{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f}", "received", (json_int_t)got,
-                  "expected", (json_int_t)n_started, "seconds", tok_secs,
-                  "received_when_starts_done", (json_int_t)tok_at_start_end, "duplicates",
-                  (json_int_t)atomic_load(&g_dup_same), "different_token",
-                  (json_int_t)atomic_load(&g_dup_other), "bad_dispatches",
-                  (json_int_t)atomic_load(&g_bad_cb), "flowd_cpu_after_starts_s", tok_cpu));
-    if (missing)
-        fprintf(stderr, "cbbench: %ld tokens did not arrive within %lds\n", missing, timeout_s);
-
-    /* 4. Report every token that arrived. */
-    g_b.order = xcalloc((size_t)n, sizeof *g_b.order);
-    for (long i = 0; i < n; i++)
-        if (atomic_load(&g_slot[i]) == SLOT_FULL)
-            g_b.order[reported++] = i;
-    if (g_opt.random_order)
-        shuffle(g_b.order, reported, g_opt.seed);
-    report.n = reported;
-    run_phase(&report);
-    stats_t st_report = phase_stats(&report);
-    print_phase(&report, &st_report);
-    json_object_set_new(js, "report", phase_json(&report, &st_report));
-
-    /* 5. Verify a sample (all of them when n is small). */
-    long n_sample = n <= VERIFY_ALL_UPTO ? n : FL_MIN(VERIFY_SAMPLE, n);
-    g_b.sample = xcalloc((size_t)n, sizeof *g_b.sample);
-    for (long i = 0; i < n; i++)
-        g_b.sample[i] = i;
-    if (n_sample < n)
-        shuffle(g_b.sample, n, g_opt.seed ^ 0x9e3779b97f4a7c15ULL);
-    verify.n = n_sample;
-    run_phase(&verify);
-    long ok = n_sample - g_b.verify_mismatch - verify.errors;
-    printf("verify: ok %ld/%ld", ok, n_sample);
-    if (g_b.verify_mismatch)
-        printf(", mismatches %ld (still Running %ld), first: %.400s", g_b.verify_mismatch,
-               g_b.verify_running, g_b.first_mismatch);
-    if (verify.errors)
-        printf(", request errors %ld (first: %.300s)", verify.errors, verify.first_err);
-    printf("\n");
-    json_object_set_new(js, "verify",
-                        json_pack("{s:I, s:I, s:I, s:I}", "ok", (json_int_t)ok, "checked",
-                                  (json_int_t)n_sample, "mismatches",
-                                  (json_int_t)g_b.verify_mismatch, "request_errors",
-                                  (json_int_t)verify.errors));
-    verify_ok = ok == n_sample;
-
-    if (g_opt.pid) {
-        long hwm = proc_status_kb(g_opt.pid, "VmHWM"), rss = proc_status_kb(g_opt.pid, "VmRSS");
-        double cpu = proc_cpu_s(g_opt.pid);
-        printf("flowd: peak RSS (VmHWM) %.1f MiB, RSS %.1f MiB (was %.1f), total CPU %.2fs\n",
-               (double)hwm / 1024, (double)rss / 1024, (double)rss0 / 1024, cpu);
-        json_object_set_new(js, "flowd",
-                            json_pack("{s:I, s:I, s:I, s:f}", "vmhwm_kb", (json_int_t)hwm,
-                                      "vmrss_kb", (json_int_t)rss, "vmrss_before_kb",
-                                      (json_int_t)rss0, "cpu_total_s", cpu));
-    }
-    json_object_set_new(
-        js, "config",
-        json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "flow", g_b.flow, "n", (json_int_t)n,
-                  "concurrency", (json_int_t)g_opt.conc, "mode",
-                  g_opt.failed ? "failed" : "succeeded", "order",
-                  g_opt.random_order ? "random" : "creation", "endpoint", g_opt.endpoint));
-    rc = start.errors || report.errors || missing || !verify_ok ||
-                 atomic_load(&g_dup_other) || atomic_load(&g_bad_cb)
-             ? 1
-             : 0;
-    json_object_set_new(js, "ok", json_boolean(rc == 0));
-    if (g_opt.json_path && json_dump_file(js, g_opt.json_path, JSON_INDENT(2)) != 0) {
+    if (g_srv.dir[0] && !g_opt.keep)
+        nftw(g_srv.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    double base = is_baseline && strcmp(g_opt.baseline_mode, "tpc") == 0 ? 0 : baseline_rate();
+    json_object_set_new(r.js, "scenario", json_string(name));
+    json_object_set_new(r.js, "ok", json_boolean(!r.failed));
+    json_object_set_new(r.js, "n", json_integer(g_opt.n));
+    json_object_set_new(r.js, "concurrency", json_integer(g_opt.conc));
+    json_object_set_new(r.js, "rate", json_real(r.main.rate));
+    json_object_set_new(r.js, "p50_ms", json_real(r.main.p50));
+    json_object_set_new(r.js, "p99_ms", json_real(r.main.p99));
+    json_object_set_new(r.js, "p999_ms", json_real(r.main.p999));
+    json_object_set_new(r.js, "max_ms", json_real(r.main.max));
+    json_object_set_new(r.js, "measured_requests", json_integer(r.main.n));
+    json_object_set_new(r.js, "server_cpu_s", json_real(r.main_cpu_s));
+    json_object_set_new(r.js, "server_cpu_total_s", json_real(cpu_total));
+    json_object_set_new(r.js, "server_peak_rss_kb", json_integer(hwm));
+    json_object_set_new(r.js, "seconds_total", json_real(now_s() - t_begin));
+    /* Before the scenario nothing of ours runs, so CPU use then is other work sharing the
+     * machine; the line says so. */
+    json_object_set_new(r.js, "machine_busy_before", json_real(busy_begin));
+    if (busy_begin > 0.25)
+        extra(&r, "%sbusy machine: %.0f%% CPU used by others at the start",
+              r.extra[0] ? "; " : "", 100 * busy_begin);
+    if (base > 0)
+        json_object_set_new(r.js, "ratio_to_baseline", json_real(r.main.rate / base));
+    char line[1024];
+    int l = snprintf(line, sizeof line,
+                     "%-17s %-4s %8.0f/s  p50 %6.2f  p99 %7.2f  p999 %7.2f ms  cpu %7.2fs  "
+                     "rss %6.1f MiB",
+                     name, r.failed ? "FAIL" : "ok", r.main.rate, r.main.p50, r.main.p99,
+                     r.main.p999, r.main_cpu_s, (double)hwm / 1024);
+    if (base > 0 && l > 0 && (size_t)l < sizeof line)
+        l += snprintf(line + l, sizeof line - (size_t)l, "  %.2fx baseline",
+                      r.main.rate / base);
+    if (r.extra[0] && l > 0 && (size_t)l < sizeof line)
+        snprintf(line + l, sizeof line - (size_t)l, "  | %s", r.extra);
+    json_object_set_new(r.js, "line", json_string(line));
+    printf("RESULT %s\n", line);
+    if (g_opt.json_path && json_dump_file(r.js, g_opt.json_path, JSON_INDENT(2)) != 0) {
         fprintf(stderr, "cbbench: cannot write %s: %s\n", g_opt.json_path, strerror(errno));
-        rc = 1;
+        r.failed = true;
     }
-out:
-    free(create.lat_us);
-    free(start.lat_us);
-    free(report.lat_us);
-    free(verify.lat_us);
     if (d)
         MHD_stop_daemon(d);
-    json_decref(js);
+    json_decref(r.js);
     curl_slist_free_all(g_hdrs);
     curl_global_cleanup();
     free(g_b.definition);
     free(g_b.started);
-    free(g_b.order);
-    free(g_b.sample);
-    free(g_tokens);
-    free(g_slot);
+    slots_free();
     free(g_opt.endpoint);
-    return rc;
+    return r.failed ? 1 : 0;
 }

@@ -777,8 +777,9 @@ static void *worker_main(void *arg)
         int timeout = IDLE_POLL_MS;
         if (fired < 0)
             timeout = IDLE_POLL_MS; /* store trouble: back off */
-        else if (fired == 256 || next <= now || (more && (finished || w->n_calls < MAX_INFLIGHT)))
-            timeout = 0; /* work is waiting: loop again at once */
+        else if (fired == 256 || next <= now || finished ||
+                 (more && w->n_calls < MAX_INFLIGHT))
+            timeout = 0; /* work is waiting, or calls ended and freed slots: loop at once */
         else if (next - now < timeout)
             timeout = (int)(next - now);
         if (timeout > 0)

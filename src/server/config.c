@@ -10,7 +10,7 @@
  *   throttle:
  *     default: {burst: 100000, rate: 100000}
  *     ListFlows: {burst: 100, rate: 10}
- *   dispatch: {retries: 3, backoff_ms: 500, timeout_ms: 30000, per_target: 16}
+ *   dispatch: {retries: 3, backoff_ms: 500, timeout_ms: 30000, per_target: 32}
  *   functions:                      # FC:InvokeFunction / acs:fc resources -> HTTP endpoints
  *     approval-notifier: http://127.0.0.1:9100/notify
  *     orders/ship: http://127.0.0.1:9100/ship
@@ -234,7 +234,7 @@ int fl_config_load(fl_config_t *c, int argc, char **argv)
     c->dispatch_retries = 3;
     c->dispatch_backoff_ms = 500;
     c->dispatch_timeout_ms = 30000;
-    c->dispatch_per_target = 16;
+    c->dispatch_per_target = 32;
     c->limits = xcalloc(fl_api_action_count(), sizeof *c->limits);
     for (size_t i = 0; i < fl_api_action_count(); i++)
         c->limits[i] = c->default_limit;

@@ -1,6 +1,6 @@
 'use strict';
 // Task delivery limits: a slow endpoint takes at most dispatch.per_target of the in-flight
-// slots (default 16), so dispatches to other endpoints keep flowing; dispatch.timeout_ms
+// slots (default 32 of 64), so dispatches to other endpoints keep flowing; dispatch.timeout_ms
 // bounds a request, and a timed-out request fails its task without a re-send.
 
 const assert = require('node:assert/strict');
@@ -103,7 +103,7 @@ it(ctx, 'rows waiting for a per-target slot do not make flowd spin (CPU stays lo
   slow.release();
 });
 
-it(ctx, 'default per_target is 16: 17 tasks to a silent endpoint leave room for another ' +
+it(ctx, 'default per_target is 32: 33 tasks to a silent endpoint leave room for another ' +
   'endpoint', async () => {
   const fd = await flowd({});
   const slow = await worker();
@@ -113,10 +113,10 @@ it(ctx, 'default per_target is 16: 17 tasks to a silent endpoint leave room for 
   const fastFlow = u.uniq('fast');
   await u.createFlow(fd.v1, slowFlow, D.httpTaskFlow(slowFlow, slow.url('/slow')));
   await u.createFlow(fd.v1, fastFlow, D.httpTaskFlow(fastFlow, fast.url('/fast')));
-  await startN(fd.v1, slowFlow, 17);
-  await u.waitFor(() => slow.arrivedOn('/slow').length >= 16, 5000, 10, '16 requests in flight');
+  await startN(fd.v1, slowFlow, 33);
+  await u.waitFor(() => slow.arrivedOn('/slow').length >= 32, 5000, 10, '32 requests in flight');
   await u.sleep(300);
-  assert.equal(slow.arrivedOn('/slow').length, 16, 'the 17th waits for a slot');
+  assert.equal(slow.arrivedOn('/slow').length, 32, 'the 33rd waits for a slot');
   const t0 = Date.now();
   const { orderId } = await u.startTagged(fd.v1, fastFlow);
   const req = await fast.nextFor(orderId, 5000);
