@@ -373,7 +373,7 @@ static fl_db_t *db_open(const char *path, bool writer)
      * would put a database fsync inside a commit (the p99 tail); the checkpointer thread
      * does it beside the commits. */
     if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;"
-                    " PRAGMA cache_size=-65536; PRAGMA mmap_size=1073741824;") ||
+                    " PRAGMA cache_size=-65536; PRAGMA mmap_size=134217728;") ||
         (writer && db_exec(db, "PRAGMA wal_autocheckpoint=0")) ||
         (writer && (db_exec(db, schema_sql) || migrate(db)))) {
         sqlite3_close(db->h);
