@@ -32,9 +32,23 @@ suite() {
   summary+=("$name: $p passed, $f failed")
 }
 
+# Every benchmark scenario at a small size: checks that each runs and verifies, never times.
+bench_smoke() {
+  local out ok bad
+  out=$(make -s --no-print-directory bench-smoke BUILD="$build" 2>&1)
+  local rc=$?
+  printf '%s\n' "$out"
+  ok=$(printf '%s\n' "$out" | grep -cE '^[a-z0-9-]+ +ok ')
+  bad=$(printf '%s\n' "$out" | grep -cE '^[a-z0-9-]+ +(FAIL|fail|error)')
+  [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+  echo "bench-smoke: $ok passed, $bad failed"
+  return "$rc"
+}
+
 suite unit "$build/unit_tests"
 [ -x "$build/fuzz_replay" ] && suite replay "$build/fuzz_replay" tests/fuzz/corpus
 suite e2e scripts/e2e.sh "$build"
+suite bench-smoke bench_smoke
 
 printf '%s\n' "${summary[@]}"
 echo "$passed passed, $failed failed"
