@@ -616,29 +616,12 @@ static int parse_steps(cx_t *c, const node_t *owner, fl_scope_t *scope)
     scope->n_states = list->n;
     scope->start = 0;
     size_t m = spec_push_key(c, "steps");
-    /* Names first, so that goto may point forward. */
-    for (const node_t *n = list->first; n; n = n->next, i++) {
-        fl_state_t *st = &scope->states[i];
-        const char *name;
-        size_t mi = spec_push_idx(c, i);
-        st->next = i + 1 < list->n ? (int)i + 1 : -1;
-        st->end = i + 1 == list->n;
-        st->default_next = -1;
-        st->line = n->line;
-        if (n->kind != N_MAP)
-            return spec_bad(c, n, NULL, "a step must be an object, not %s", spec_kind_name(n));
-        if (spec_get_str(c, n, "name", true, &name))
-            return FL_EINVALID_ARGUMENT;
-        long chars = fl_utf8_count(name, strlen(name));
-        if (chars < 1 || chars > 128)
-            return spec_bad(c, spec_get(n, "name"), "name", "name must be 1 to 128 characters");
-        int dup = spec_find_state(scope, name);
-        if (dup >= 0)
-            return spec_bad(c, spec_get(n, "name"), "name",
-                            "duplicate step name '%s' (also steps[%d], line %d)", name, dup,
-                            scope->states[dup].line);
-        st->name = xstrdup(name);
-        spec_pop(c, mi);
+    /* Names first, so that goto may point forward; steps follow each other in order. */
+    if (spec_name_states(c, scope, list, "name", "step", "steps"))
+        return FL_EINVALID_ARGUMENT;
+    for (i = 0; i < list->n; i++) {
+        scope->states[i].next = i + 1 < list->n ? (int)i + 1 : -1;
+        scope->states[i].end = i + 1 == list->n;
     }
     i = 0;
     for (const node_t *n = list->first; n; n = n->next, i++) {

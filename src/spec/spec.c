@@ -451,6 +451,34 @@ static int check_text(cx_t *c, const node_t *map, const char *key)
     return FL_OK;
 }
 
+int spec_name_states(cx_t *c, fl_scope_t *scope, const node_t *list, const char *key,
+                     const char *noun, const char *list_name)
+{
+    size_t i = 0;
+    for (const node_t *n = list->first; n; n = n->next, i++) {
+        fl_state_t *st = &scope->states[i];
+        const char *name;
+        size_t mi = spec_push_idx(c, i);
+        st->next = st->default_next = -1;
+        st->line = n->line;
+        if (n->kind != N_MAP)
+            return spec_bad(c, n, NULL, "a %s must be an object, not %s", noun,
+                            spec_kind_name(n));
+        if (spec_get_str(c, n, key, true, &name))
+            return FL_EINVALID_ARGUMENT;
+        long chars = fl_utf8_count(name, strlen(name));
+        if (chars < 1 || chars > 128)
+            return spec_bad(c, spec_get(n, key), key, "%s must be 1 to 128 characters", key);
+        int dup = spec_find_state(scope, name);
+        if (dup >= 0)
+            return spec_bad(c, spec_get(n, key), key, "duplicate %s name '%s' (also %s[%d], line %d)",
+                            noun, name, list_name, dup, scope->states[dup].line);
+        st->name = xstrdup(name);
+        spec_pop(c, mi);
+    }
+    return FL_OK;
+}
+
 int spec_find_state(const fl_scope_t *s, const char *name)
 {
     for (size_t i = 0; i < s->n_states; i++)
@@ -1231,28 +1259,8 @@ static int parse_scope(cx_t *c, const node_t *map, fl_scope_t *scope)
     scope->n_states = list->n;
     size_t m = spec_push_key(c, "States");
     /* Names first, so that Next may point forward. */
-    for (const node_t *n = list->first; n; n = n->next, i++) {
-        fl_state_t *st = &scope->states[i];
-        const char *name;
-        size_t mi = spec_push_idx(c, i);
-        st->next = st->default_next = -1;
-        st->line = n->line;
-        if (n->kind != N_MAP)
-            return spec_bad(c, n, NULL, "a state must be an object, not %s", spec_kind_name(n));
-        if (spec_get_str(c, n, "Name", true, &name))
-            return FL_EINVALID_ARGUMENT;
-        long chars = fl_utf8_count(name, strlen(name));
-        if (chars < 1 || chars > 128)
-            return spec_bad(c, spec_get(n, "Name"), "Name", "Name must be 1 to 128 characters");
-        int dup = spec_find_state(scope, name);
-        if (dup >= 0)
-            return spec_bad(c, spec_get(n, "Name"), "Name",
-                            "duplicate state name '%s' (also States[%d], line %d)", name, dup,
-                            scope->states[dup].line);
-        st->name = xstrdup(name);
-        spec_pop(c, mi);
-    }
-    i = 0;
+    if (spec_name_states(c, scope, list, "Name", "state", "States"))
+        return FL_EINVALID_ARGUMENT;
     for (const node_t *n = list->first; n; n = n->next, i++) {
         size_t mi = spec_push_idx(c, i);
         if (parse_state(c, scope, n, &scope->states[i]))

@@ -85,6 +85,10 @@ fl_expr_t *spec_time_literal(const char *ts);
 /* ---- scopes ---- */
 
 int spec_find_state(const fl_scope_t *s, const char *name); /* index or -1 */
+/* First pass over a list of states (CloudFlow States, FDL steps): names under key, lines,
+ * duplicates; noun and list_name word the messages ("state", "States"). Next is left -1. */
+int spec_name_states(cx_t *c, fl_scope_t *scope, const node_t *list, const char *key,
+                     const char *noun, const char *list_name);
 /* Counts n more states towards FL_SPEC_MAX_STATES (all scopes together); at = the list. */
 int spec_count_states(cx_t *c, const node_t *at, const char *key, size_t n);
 /* Frees what the states of s own, nested scopes included, and s->states; not s itself. */
