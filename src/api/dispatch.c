@@ -2,7 +2,7 @@
  * dispatch.c - the path of every request before its handler: path and method, body type
  * and size, parameter merge, API version, action lookup, signature (V1 or V3), timestamp
  * window, required parameters; then the handler from actions.def. Errors found here use
- * the codes and messages of the public service (decisions.md section 1).
+ * the codes and messages of the public service (flowd's decisions section 1).
  */
 #include <stdarg.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * h_tasks.c - callback reports: ReportTaskSucceeded and ReportTaskFailed, decided in the
- * order of decisions.md section 4: parameters, token MAC (before any storage access),
+ * order of flowd's decisions section 4: parameters, token MAC (before any storage access),
  * ownership, then one write job that either records the outcome (TaskSucceeded/TaskFailed,
  * Retry, Catch or failure, all in the same transaction) or explains why it cannot.
  */

@@ -329,7 +329,7 @@ static int check_actions(pctx_t *pc, const stmt_t *st, const char *path, bool li
 }
 
 /* For a pattern "acs:fnf:<r>:<a>:flows/<flow>/executions/<anything>" returns the flow form
- * "acs:fnf:<r>:<a>:flow/<flow>" (decisions.md section 9), else NULL. An empty region or
+ * "acs:fnf:<r>:<a>:flow/<flow>" (flowd's decisions section 9), else NULL. An empty region or
  * account, as in the help page's "acs:fnf:::flows/<name>/executions/<exec>", stands for "*". */
 static char *executions_to_flow(const char *pat)
 {

@@ -17,7 +17,7 @@
 
 #include "cli/cli.h"
 
-/* Read-only actions that the official SDK sends with GET (cloudflow-api.md section 1),
+/* Read-only actions that the official SDK sends with GET (the CloudFlow API reference section 1),
  * then flowd's own account-administration List* actions (flowctl admin). */
 static const char *const get_actions[] = {
     "DescribeExecution", "DescribeFlow",     "DescribeFlowAlias", "DescribeMapRun",

@@ -163,7 +163,7 @@ int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const 
                     int64_t *result_event /* OUT, may be NULL */);
 
 /* Applies a callback report (cmd: TASK_SUCCEEDED or TASK_FAILED, seq set) to attempt seq of
- * exec_id as decisions.md section 4 orders it, in a write job: a waiting attempt records
+ * exec_id as flowd's decisions section 4 orders it, in a write job: a waiting attempt records
  * the outcome and answers FL_OK with *event_id; an attempt that already ended answers
  * FL_ETASK_ALREADY_COMPLETED with what = "<step> of execution <name>", unless request_id
  * equals the one that completed it (then FL_OK with the original event id). */

@@ -1025,7 +1025,7 @@ static int parse_wait(cx_t *c, const node_t *n, fl_state_t *st)
 {
     static const char *const forms[] = {"Seconds", "Seconds.$", "Timestamp", "Timestamp.$",
                                         NULL};
-    /* decisions.md: 0 up to the execution's own time limit, not the small published range. */
+    /* flowd's decisions: 0 up to the execution's own time limit, not the small published range. */
     int64_t max = c->flow_timeout_s ? c->flow_timeout_s : SPEC_MAX_EXEC_TIMEOUT_S;
     const node_t *given = NULL;
     const char *ts;

@@ -1,7 +1,7 @@
 'use strict';
 // Callback tasks (TaskMode: WaitForCustomCallback) end to end: what the worker receives and
 // how ReportTaskFailed / ReportTaskSucceeded, Retry, Catch, Timeout and StopExecution drive
-// the execution (decisions.md sections 4 and 5).
+// the execution (flowd's decisions sections 4 and 5).
 
 const assert = require('node:assert/strict');
 const { setup, it } = require('./lib/harness');

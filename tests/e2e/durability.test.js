@@ -1,5 +1,5 @@
 'use strict';
-// Durability (decisions.md 7): a reply is sent only after its change is durable. flowd is
+// Durability (flowd's decisions 7): a reply is sent only after its change is durable. flowd is
 // killed with SIGKILL while a task waits and restarted on the same data directory; reports
 // acknowledged before the kill are in the history, waiting tasks still accept their
 // reports, and dispatches that were due get sent (at least once, same token).

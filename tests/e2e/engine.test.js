@@ -1,5 +1,5 @@
 'use strict';
-// Less common paths of the callback contract (decisions.md 1, 4, 5, 6): worker HTTP errors,
+// Less common paths of the callback contract (flowd's decisions 1, 4, 5, 6): worker HTTP errors,
 // connection failures, execution timeouts, deleted flows, sub-flows that report to a parent
 // token, payload limits, malformed report strings, Attempt numbers, long polls.
 
@@ -83,7 +83,7 @@ it(ctx, 'DeleteFlow while a task waits: the report is TaskAlreadyCompleted', asy
     'ExecutionNotExists');
 });
 
-// decisions.md 6 and cloudflow-api.md 4.8: the child reports its end to the parent's token.
+// flowd's decisions 6 and the CloudFlow API reference 4.8: the child reports its end to the parent's token.
 it(ctx, 'a child execution started with CallbackFnFTaskToken reports to its parent', async () => {
   const child = u.uniq('child');
   await u.createFlow(ctx.v1, child, [

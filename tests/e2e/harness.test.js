@@ -9,7 +9,7 @@ const http = require('node:http');
 const { RPCClient } = require('@alicloud/pop-core');
 const raw = require('./lib/raw');
 
-test('signer: cloudflow-api.md test vector B', () => {
+test('signer: the CloudFlow API reference test vector B', () => {
   const params = {
     Action: 'ReportTaskSucceeded', Format: 'json', Version: '2019-03-15',
     Timestamp: '2024-01-01T00:00:00Z', SignatureNonce: '0123456789abcdef0123456789abcdef',
@@ -57,7 +57,7 @@ test('signer: agrees with what pop-core sends', async () => {
   }
 });
 
-test('V3 signer: cloudflow-api.md test vectors C and D', () => {
+test('V3 signer: the CloudFlow API reference test vectors C and D', () => {
   const c = raw.signV3({
     method: 'POST', path: '/',
     query: { ImageId: 'win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd', RegionId: 'cn-shanghai' },

@@ -1,5 +1,5 @@
 'use strict';
-// GetExecutionHistory (decisions.md 5): EventIds 1..n without gaps, in order, the same
+// GetExecutionHistory (flowd's decisions 5): EventIds 1..n without gaps, in order, the same
 // whether read in one page or in pages of Limit=2 following NextToken.
 
 const assert = require('node:assert/strict');

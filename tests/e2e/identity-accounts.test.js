@@ -1,5 +1,5 @@
 'use strict';
-// Accounts (README "Accounts, users, keys and policies", decisions.md 2): the instance
+// Accounts (README "Accounts, users, keys and policies", flowd's decisions 2): the instance
 // administrator (the root key flowd was started with, account A) creates account B. Accounts
 // cannot see each other: another account's task token is AccessDenied ("The resources doesn't
 // belong to you.") and leaves the execution untouched; another account's flow is
@@ -186,7 +186,7 @@ it(ctx, "another account's task token is AccessDenied and leaves the execution a
   assert.equal(u.detail(failed[0]).Error, 'Real');
   assert.equal(Number(failed[0].EventId), Number(rep.EventId));
 
-  // Ownership is checked before the task's state (decisions.md 4): B still gets AccessDenied,
+  // Ownership is checked before the task's state (flowd's decisions 4): B still gets AccessDenied,
   // not TaskAlreadyCompleted, for the completed token; a damaged token is InvalidArgument.
   e = await expectError(() => vB.reportTaskFailed({ TaskToken: token, Error: 'Late' }),
     'AccessDenied');

@@ -1,5 +1,5 @@
 'use strict';
-// Request guards (README "Request guards and throttling", decisions.md 1 and 2), beyond what
+// Request guards (README "Request guards and throttling", flowd's decisions 1 and 2), beyond what
 // protocol.test.js covers: 16 minutes of skew either way (V1 and V3) against 14 inside the
 // window, replayed nonces across actions and for state-changing requests (V1, pop-core and
 // V3), a V3 request without x-acs-date, STS security tokens, and the audit lines they leave.

@@ -1,5 +1,5 @@
 'use strict';
-// RAM users and policies (README "Accounts, users, keys and policies", decisions.md 2): a
+// RAM users and policies (README "Accounts, users, keys and policies", flowd's decisions 2): a
 // user may do what its policies allow (default deny, an explicit Deny wins, * and ?
 // wildcards); report actions are checked against the flow of the token's execution; a denial
 // is AccessDenied naming the action and the resource and leaves the execution untouched;

@@ -1,5 +1,5 @@
 'use strict';
-// Credentials (decisions.md 2): without FLOWD_ACCESS_KEY_* flowd creates an account with a
+// Credentials (flowd's decisions 2): without FLOWD_ACCESS_KEY_* flowd creates an account with a
 // root key on first start, prints it, stores it in the data directory with mode 0600 and
 // keeps it across restarts; FLOWD_ACCOUNT_ID sets the account id.
 

@@ -2,7 +2,7 @@
 // CloudFlow FC:InvokeFunction through flowd's function map (config `functions:`): a Sync
 // RequestComplete result under $Output.Body, a WaitForCustomCallback function that receives
 // the token, a function's own error ({"errorType","errorMessage"}) caught by name, and the
-// worked example 3.4 of cloudflow-api.md end to end.
+// worked example 3.4 of the CloudFlow API reference end to end.
 
 const assert = require('node:assert/strict');
 const { it } = require('./lib/harness');
@@ -170,7 +170,7 @@ States:
     assert.equal(d.ErrorMessage, 'no stock');
   });
 
-// cloudflow-api.md 3.4 verbatim, with both functions served by the worker.
+// the CloudFlow API reference 3.4 verbatim, with both functions served by the worker.
 const EXAMPLE_34 = `Type: StateMachine
 Name: order-approval
 SpecVersion: v1

@@ -1,5 +1,5 @@
 'use strict';
-// CloudFlow Map (inline) with a callback task per iteration (cloudflow-api.md 3.3; conformance
+// CloudFlow Map (inline) with a callback task per iteration (the CloudFlow API reference 3.3; conformance
 // cases cf-map-*): MaxConcurrency 1 dispatches one item at a time, the output is
 // {"Items": [...]} in item order, Retry inside the Processor mints a new token, and an
 // exhausted failure is caught on the Map.

@@ -1,5 +1,5 @@
 'use strict';
-// CloudFlow Parallel with callback tasks in its branches (cloudflow-api.md 3.3, 4.4;
+// CloudFlow Parallel with callback tasks in its branches (the CloudFlow API reference 3.3, 4.4;
 // conformance cases cf-parallel-*): two tokens, Branch0/Branch1 output, a failing branch
 // caught on the Parallel, inside the branch, or not at all.
 

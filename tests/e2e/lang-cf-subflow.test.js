@@ -1,5 +1,5 @@
 'use strict';
-// CloudFlow sub-flows through FnF:StartExecution (cloudflow-api.md 3.3 task modes, 4.8):
+// CloudFlow sub-flows through FnF:StartExecution (the CloudFlow API reference 3.3 task modes, 4.8):
 // WaitForSystemCallback waits for the child and takes its Output or its Error (a Fail state,
 // StopExecution's Error); RequestComplete only starts it.
 

@@ -1,5 +1,5 @@
 'use strict';
-// The FDL worked example 3.2 of cloudflow-api.md end to end, adapted so that its resources
+// The FDL worked example 3.2 of the CloudFlow API reference end to end, adapted so that its resources
 // resolve in flowd: the MNS topic task becomes the waitForCallback function
 // acs:fc:::services/approval/functions/request (MNS is not served yet) and the `ship`
 // function comes from the function map (orders/ship). Paths: approved, not approved,

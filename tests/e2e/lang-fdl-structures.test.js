@@ -1,5 +1,5 @@
 'use strict';
-// FDL (version v1, type flow) structures with callback tasks inside (cloudflow-api.md 3.1;
+// FDL (version v1, type flow) structures with callback tasks inside (the CloudFlow API reference 3.1;
 // conformance cases fdl-*): parallel and foreach ($local is an array, outputMappings pick from
 // it), a `sync` sub-flow (acs:fnf:::flow/<child>), errorMappings on a caught error and
 // flow-level outputMappings. Callback tasks are functions from the function map

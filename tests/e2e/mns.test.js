@@ -1,5 +1,5 @@
 'use strict';
-// MNS-compatible queues (decisions.md 6: flowd's built-in durable queues), driven by the
+// MNS-compatible queues (flowd's decisions 6: flowd's built-in durable queues), driven by the
 // official Node.js client @alicloud/mns 1.2.0 with a custom endpoint: queue attributes and
 // counts, send and long-poll receive, visibility timeout and redelivery, receipt handles
 // (stale after delete or redelivery, renewed by changeMessageVisibility), batches, messages

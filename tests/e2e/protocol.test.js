@@ -1,5 +1,5 @@
 'use strict';
-// The protocol front (decisions.md 1 and 2): actions, versions, signatures, time skew, keys,
+// The protocol front (flowd's decisions 1 and 2): actions, versions, signatures, time skew, keys,
 // nonces, body sizes and types, paths and methods. Every error is a JSON body
 // {RequestId, HostId, Code, Message} with the documented HTTP status, and pop-core (which only
 // reads Code) sees it as well as a raw client.

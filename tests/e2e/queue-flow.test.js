@@ -1,5 +1,5 @@
 'use strict';
-// Callback tasks through flowd's built-in queues (decisions.md 6): a flow puts its task, with
+// Callback tasks through flowd's built-in queues (flowd's decisions 6): a flow puts its task, with
 // the token, on a queue (CloudFlow MNS:SendMessage, FDL acs:mns:::/queues/<q>/messages); a
 // worker consumes it with the official @alicloud/mns client (long poll, visibility timeout,
 // redelivery, delete) and reports through @alicloud/fnf-2019-03-15. The example worker in

@@ -1,5 +1,5 @@
 'use strict';
-// Races on one waiting callback task (decisions.md 4 and 5), thousands of times: in each round
+// Races on one waiting callback task (flowd's decisions 4 and 5), thousands of times: in each round
 // ReportTaskFailed, ReportTaskSucceeded and StopExecution are fired at the same moment (in a
 // shuffled order, each on its own connection), and in some rounds the task's 1 s Timeout
 // races too (the requests are fired around its deadline). Exactly one outcome wins: the one

@@ -1,5 +1,5 @@
 'use strict';
-// ReportTaskFailed / ReportTaskSucceeded parameter and state rules (decisions.md 3 and 4):
+// ReportTaskFailed / ReportTaskSucceeded parameter and state rules (flowd's decisions 3 and 4):
 // second reports, retried reports with the same RequestId, damaged tokens, Error/Cause
 // lengths, a missing TaskToken. Both the V1 (pop-core) and the V3 (openapi-client) clients
 // must see each error.

@@ -1,5 +1,5 @@
 'use strict';
-// Throttling (README "Request guards and throttling", decisions.md 2): a token bucket per
+// Throttling (README "Request guards and throttling", flowd's decisions 2): a token bucket per
 // account and action, set in the config file (`flowd --config FILE`). Over the limit: 429
 // ResourceThrottled with a Retry-After header; other actions and other accounts have their
 // own buckets; the bucket refills at its rate; each refusal leaves an audit line.

@@ -1,6 +1,6 @@
 /*
  * test_fdl.c - the legacy FDL parser (src/spec/fdl.c) through fl_spec_parse: the worked
- * example of cloudflow-api.md 3.2 field by field, nested step lists (choice steps,
+ * example of the CloudFlow API reference 3.2 field by field, nested step lists (choice steps,
  * parallel branches, foreach), mappings and serviceParams as templates, resource ARNs,
  * and a table of invalid definitions with line, path and message. Test names start with
  * "spec_" so that `unit_tests spec` runs them with the CloudFlow ones.
@@ -41,7 +41,7 @@ static void tmpl_is(const fl_tmpl_t *t, json_t *input, json_t *local, json_t *co
     json_decref(w);
 }
 
-/* cloudflow-api.md 3.2, verbatim. */
+/* the CloudFlow API reference 3.2, verbatim. */
 static const char EXAMPLE_3_2[] =
     "version: v1\n"
     "type: flow\n"

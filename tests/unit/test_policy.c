@@ -119,7 +119,7 @@ static const eval_case_t eval_cases[] = {
     {ALLOW("'fnf:*'", "'acs:fnf:*:*:flow/order-?'"), NULL, ARN, NULL, false, NULL, A},
     {ALLOW("'fnf:*'", "'acs:fnf:*:*:flow/order-?'"), NULL, ARN "2", NULL, false, NULL, N},
     {ALLOW("'fnf:*'", "'acs:fnf:*:*:flow/order-1'"), NULL, ARN "0", NULL, false, NULL, N},
-    /* The executions form also names the flow (decisions.md section 9). */
+    /* The executions form also names the flow (flowd's decisions section 9). */
     {ALLOW("'fnf:*'", "'acs:fnf:*:*:flows/order-1/executions/*'"), NULL, ARN, NULL, false, NULL,
      A},
     {ALLOW("'fnf:*'", "'acs:fnf:*:*:flows/order-*/executions/*'"), NULL, ARN, NULL, false, NULL,
@@ -319,7 +319,7 @@ static const eval_case_t eval_cases[] = {
     /* A single statement object instead of a list. */
     {"{'Version':'1','Statement':{'Effect':'Allow','Action':'fnf:*','Resource':'*'}}", NULL,
      NULL, NULL, false, NULL, A},
-    /* The documented example (cloudflow-api.md 5.1). */
+    /* The documented example (the CloudFlow API reference 5.1). */
     {"{'Version':'1','Statement':[{'Effect':'Allow',"
      "'Action':['fnf:ReportTaskSucceeded','fnf:ReportTaskFailed'],'Resource':'*',"
      "'Condition':{'IpAddress':{'acs:SourceIp':['10.0.0.0/8']}}},"

@@ -1,5 +1,5 @@
 /*
- * test_sign.c - signature V1 and V3 against the test vectors A-D of cloudflow-api.md
+ * test_sign.c - signature V1 and V3 against the test vectors A-D of the CloudFlow API reference
  * sections 2.3-2.4, the shared canonical query text, fl_sign_equal and the parser of the
  * V3 Authorization header.
  */

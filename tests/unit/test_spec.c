@@ -611,7 +611,7 @@ TEST(spec_errors_match)
 
 /* ---- Parallel, Map, Timestamp, OnErrors, FnF:StartExecution ---- */
 
-/* cloudflow-api.md 3.4, verbatim (FC:InvokeFunction goes through flowd's function map). */
+/* the CloudFlow API reference 3.4, verbatim (FC:InvokeFunction goes through flowd's function map). */
 static const char EXAMPLE_3_4[] =
     "Type: StateMachine\n"
     "Name: order-approval\n"

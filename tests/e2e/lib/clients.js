@@ -16,7 +16,7 @@ const { KEY_ID, KEY_SECRET } = require('./flowd');
 
 const API_VERSION = '2019-03-15';
 
-// Actions the SDK sends with GET; every other action is POST (cloudflow-api.md 1.9).
+// Actions the SDK sends with GET; every other action is POST (the CloudFlow API reference 1.9).
 const GET_ACTIONS = new Set(['DescribeExecution', 'DescribeFlow', 'GetExecutionHistory',
   'ListExecutions', 'ListFlows', 'DescribeSchedule', 'ListSchedules']);
 

@@ -2,7 +2,7 @@
 // raw.js - hand-made HTTP requests for what the SDKs will not send: stale timestamps, wrong
 // signatures, missing parameters, oversized or mistyped bodies, odd paths and methods.
 //
-// The V1 signer follows cloudflow-api.md 2.3 (HMAC-SHA1 over METHOD&%2F&pe(canonical query),
+// The V1 signer follows the CloudFlow API reference 2.3 (HMAC-SHA1 over METHOD&%2F&pe(canonical query),
 // key = secret + "&"); harness.test.js checks it against the spec's test vector B and against
 // what pop-core sends.
 
@@ -142,7 +142,7 @@ function v1Request(srv, action, params = {}, opts = {}) {
   return send(srv, { method, path: reqPath, headers, body });
 }
 
-// ---- Signature V3 (ACS3-HMAC-SHA256), cloudflow-api.md 2.4 ----
+// ---- Signature V3 (ACS3-HMAC-SHA256), the CloudFlow API reference 2.4 ----
 
 const sha256hex = (b) => crypto.createHash('sha256').update(b).digest('hex');
 
