@@ -275,7 +275,9 @@ int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint3
         rc = FL_ETASK_ALREADY_COMPLETED;
         goto out;
     }
-    if (!rc)
+    /* The step marked the attempt done already; what a retried report needs to get the
+     * same answer (its RequestId and the event) is only worth a write when there is one. */
+    if (!rc && request_id)
         rc = fl_db_task_complete(db, exec_id, seq, request_id, *event_id);
 out:
     fl_arena_close(&a);
