@@ -51,7 +51,8 @@ static const char *schema_sql =
     " description TEXT NOT NULL, type TEXT NOT NULL, role_arn TEXT NOT NULL,"
     " mode TEXT NOT NULL, environment TEXT NOT NULL, created_ms INTEGER NOT NULL,"
     " modified_ms INTEGER NOT NULL, UNIQUE(account_id, name));"
-    "CREATE TABLE IF NOT EXISTS executions(id INTEGER PRIMARY KEY, flow_id INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS executions(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " flow_id INTEGER NOT NULL,"
     " name TEXT NOT NULL, status INTEGER NOT NULL, def_id INTEGER NOT NULL, input TEXT NOT NULL,"
     " output TEXT, error_code TEXT, error_message TEXT, started_ms INTEGER NOT NULL,"
     " stopped_ms INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, parent_token TEXT,"
@@ -300,7 +301,8 @@ static int db_exec(fl_db_t *db, const char *sql)
 
 /* Brings a database made by an older flowd up to this schema; PRAGMA user_version counts
  * the steps applied. Version 2 added executions.parent_token (sub-flows), version 3
- * tasks.attempt, version 4 made timer and outbox ids never reused. */
+ * tasks.attempt, version 4 made timer and outbox ids never reused, version 5 execution
+ * ids. */
 static int migrate(fl_db_t *db)
 {
     sqlite3_stmt *st = NULL;
@@ -309,6 +311,24 @@ static int migrate(fl_db_t *db)
         sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
+    if (version < 2) {
+        bool has = false;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info('executions')"
+                               " WHERE name = 'parent_token'", -1, &st, NULL) == SQLITE_OK)
+            has = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!has && db_exec(db, "ALTER TABLE executions ADD COLUMN parent_token TEXT"))
+            return FL_EINTERNAL;
+    }
+    if (version < 3) {
+        bool has = false;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info('tasks')"
+                               " WHERE name = 'attempt'", -1, &st, NULL) == SQLITE_OK)
+            has = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!has && db_exec(db, "ALTER TABLE tasks ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1"))
+            return FL_EINTERNAL;
+    }
     if (version < 4) {
         /* Timer and outbox ids must never be reused: the worker reads due rows, then deletes
          * them by id in a later transaction, and a reused id would name another row. */
@@ -335,25 +355,29 @@ static int migrate(fl_db_t *db)
         if (!autoinc && (db_exec(db, "BEGIN") || db_exec(db, sql) || db_exec(db, "COMMIT")))
             return FL_EINTERNAL;
     }
-    if (version < 3) {
-        bool has = false;
-        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info('tasks')"
-                               " WHERE name = 'attempt'", -1, &st, NULL) == SQLITE_OK)
-            has = sqlite3_step(st) == SQLITE_ROW;
+    if (version < 5) {
+        /* Execution ids must never be reused either: a task token names its execution by
+         * id, and a token of a deleted execution must not reach a newer one. */
+        static const char *const sql =
+            "CREATE TABLE executions5(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " flow_id INTEGER NOT NULL, name TEXT NOT NULL, status INTEGER NOT NULL,"
+            " def_id INTEGER NOT NULL, input TEXT NOT NULL, output TEXT, error_code TEXT,"
+            " error_message TEXT, started_ms INTEGER NOT NULL,"
+            " stopped_ms INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, parent_token TEXT,"
+            " UNIQUE(flow_id, name));"
+            "INSERT INTO executions5 SELECT id, flow_id, name, status, def_id, input, output,"
+            " error_code, error_message, started_ms, stopped_ms, state, parent_token"
+            " FROM executions;"
+            "DROP TABLE executions; ALTER TABLE executions5 RENAME TO executions;";
+        bool autoinc = false;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM sqlite_master WHERE name = 'executions'"
+                               " AND sql LIKE '%AUTOINCREMENT%'", -1, &st, NULL) == SQLITE_OK)
+            autoinc = sqlite3_step(st) == SQLITE_ROW;
         sqlite3_finalize(st);
-        if (!has && db_exec(db, "ALTER TABLE tasks ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1"))
+        if (!autoinc && (db_exec(db, "BEGIN") || db_exec(db, sql) || db_exec(db, "COMMIT")))
             return FL_EINTERNAL;
     }
-    if (version < 2) {
-        bool has = false;
-        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM pragma_table_info('executions')"
-                               " WHERE name = 'parent_token'", -1, &st, NULL) == SQLITE_OK)
-            has = sqlite3_step(st) == SQLITE_ROW;
-        sqlite3_finalize(st);
-        if (!has && db_exec(db, "ALTER TABLE executions ADD COLUMN parent_token TEXT"))
-            return FL_EINTERNAL;
-    }
-    return db_exec(db, "PRAGMA user_version = 4");
+    return db_exec(db, "PRAGMA user_version = 5");
 }
 
 static fl_db_t *db_open(const char *path, bool writer)
