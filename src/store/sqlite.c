@@ -37,7 +37,8 @@ static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS queues(account_id INTEGER NOT NULL, name TEXT NOT NULL,"
     " attrs TEXT NOT NULL, created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL,"
     " PRIMARY KEY(account_id, name)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS messages(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS messages(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account_id INTEGER NOT NULL,"
     " queue TEXT NOT NULL, body TEXT NOT NULL, priority INTEGER NOT NULL,"
     " enqueue_ms INTEGER NOT NULL, visible_ms INTEGER NOT NULL, expire_ms INTEGER NOT NULL,"
     " first_dequeue_ms INTEGER NOT NULL DEFAULT 0, dequeue_count INTEGER NOT NULL DEFAULT 0,"
@@ -302,7 +303,7 @@ static int db_exec(fl_db_t *db, const char *sql)
 /* Brings a database made by an older flowd up to this schema; PRAGMA user_version counts
  * the steps applied. Version 2 added executions.parent_token (sub-flows), version 3
  * tasks.attempt, version 4 made timer and outbox ids never reused, version 5 execution
- * ids. */
+ * ids, version 6 message ids. */
 static int migrate(fl_db_t *db)
 {
     sqlite3_stmt *st = NULL;
@@ -377,7 +378,28 @@ static int migrate(fl_db_t *db)
         if (!autoinc && (db_exec(db, "BEGIN") || db_exec(db, sql) || db_exec(db, "COMMIT")))
             return FL_EINTERNAL;
     }
-    return db_exec(db, "PRAGMA user_version = 5");
+    if (version < 6) {
+        /* Message ids too: a MessageId names one message for good (workers dedupe by it). */
+        static const char *const sql =
+            "CREATE TABLE messages6(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " account_id INTEGER NOT NULL, queue TEXT NOT NULL, body TEXT NOT NULL,"
+            " priority INTEGER NOT NULL, enqueue_ms INTEGER NOT NULL, visible_ms INTEGER NOT NULL,"
+            " expire_ms INTEGER NOT NULL, first_dequeue_ms INTEGER NOT NULL DEFAULT 0,"
+            " dequeue_count INTEGER NOT NULL DEFAULT 0, receipt TEXT);"
+            "INSERT INTO messages6 SELECT id, account_id, queue, body, priority, enqueue_ms,"
+            " visible_ms, expire_ms, first_dequeue_ms, dequeue_count, receipt FROM messages;"
+            "DROP TABLE messages; ALTER TABLE messages6 RENAME TO messages;"
+            "CREATE INDEX IF NOT EXISTS messages_ready ON messages(account_id, queue, visible_ms);"
+            "CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON messages(receipt);";
+        bool autoinc = false;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM sqlite_master WHERE name = 'messages'"
+                               " AND sql LIKE '%AUTOINCREMENT%'", -1, &st, NULL) == SQLITE_OK)
+            autoinc = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!autoinc && (db_exec(db, "BEGIN") || db_exec(db, sql) || db_exec(db, "COMMIT")))
+            return FL_EINTERNAL;
+    }
+    return db_exec(db, "PRAGMA user_version = 6");
 }
 
 static fl_db_t *db_open(const char *path, bool writer)
