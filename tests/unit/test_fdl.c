@@ -257,7 +257,7 @@ static const char NESTED[] =
     "    steps:\n"
     "      - type: task\n"
     "        name: send\n"
-    "        resourceArn: acs:mns:::/queues/work/messages\n"
+    "        resourceArn: acs:mns:::/queues/jobs/messages\n"
     "        errorMappings:\n"
     "          - target: err\n"
     "            source: $local.error\n"
