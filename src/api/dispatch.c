@@ -424,19 +424,6 @@ static int route(api_req_t *rq, api_resp_t *rs, const fl_http_req_t *hr)
     return rc;
 }
 
-/* Copies s for a log line, replacing what could forge or break the line (spaces, control
- * characters, non-ASCII) with '?'. */
-static const char *log_safe(fl_arena_t *a, const char *s)
-{
-    if (!s || !*s)
-        return "-";
-    char *c = fl_arena_strndup(a, s, strnlen(s, 256));
-    for (char *p = c; *p; p++)
-        if (*p <= ' ' || *p >= 127 || *p == '"' || *p == '=')
-            *p = '?';
-    return c;
-}
-
 /* One structured log line per request turned away for who sent it or how often: never a
  * secret, only the key id, account, action and resource. */
 static void audit(const api_req_t *rq, const api_resp_t *rs)
@@ -455,10 +442,10 @@ static void audit(const api_req_t *rq, const api_resp_t *rs)
     fl_log(FL_LOG_WARN,
            "audit: denied code=%s account=%llu key=%s user=%s action=%s resource=%s ip=%s "
            "request=%s",
-           fl_err_code(rs->err), (unsigned long long)rq->account, log_safe(rq->a, rq->ak),
-           log_safe(rq->a, rq->user), log_safe(rq->a, rq->action),
-           log_safe(rq->a, rq->resource), log_safe(rq->a, rq->peer_ip),
-           log_safe(rq->a, rq->request_id));
+           fl_err_code(rs->err), (unsigned long long)rq->account, fl_log_safe(rq->a, rq->ak),
+           fl_log_safe(rq->a, rq->user), fl_log_safe(rq->a, rq->action),
+           fl_log_safe(rq->a, rq->resource), fl_log_safe(rq->a, rq->peer_ip),
+           fl_log_safe(rq->a, rq->request_id));
 }
 
 void fl_api_handle(fl_api_t *api, const fl_http_req_t *hr, fl_http_resp_t *out)

@@ -189,7 +189,7 @@ static int stop_job(fl_db_t *db, void *arg)
                     .error = api_param(rq, "Error"), .cause = api_param(rq, "Cause")};
     if (cmd.cause && !*cmd.cause)
         cmd.cause = NULL;
-    return fl_engine_apply(&rq->api->engine, db, j->exec_id, &cmd, NULL, NULL);
+    return fl_engine_apply(&rq->api->engine, db, j->exec_id, &cmd, NULL);
 }
 
 int h_stop_execution(api_req_t *rq, api_resp_t *rs)

@@ -1664,18 +1664,6 @@ static int route(mreq_t *r)
     return fail(r, FL_MNS_EINVALID_REQUEST_URL, "%s is not an operation on this path.", m);
 }
 
-/* Copies s for a log line, replacing what could forge or break it with '?'. */
-static const char *log_safe(fl_arena_t *a, const char *s)
-{
-    if (!s || !*s)
-        return "-";
-    char *c = fl_arena_strndup(a, s, strnlen(s, 256));
-    for (char *p = c; *p; p++)
-        if (*p <= ' ' || *p >= 127 || *p == '"' || *p == '=')
-            *p = '?';
-    return c;
-}
-
 void fl_mns_handle(fl_api_t *api, const fl_http_req_t *hr, fl_http_resp_t *out)
 {
     fl_arena_t a;
@@ -1699,11 +1687,11 @@ void fl_mns_handle(fl_api_t *api, const fl_http_req_t *hr, fl_http_resp_t *out)
         if (r.status == 403)
             fl_warn("audit: denied code=%s account=%llu key=%s user=%s action=mns:%s "
                     "queue=%s ip=%s request=%s",
-                    fl_mns_err_code(err), (unsigned long long)r.account, log_safe(&a, r.ak),
-                    log_safe(&a, r.user), log_safe(&a, r.op), log_safe(&a, r.queue),
-                    log_safe(&a, hr->peer_ip), rid);
+                    fl_mns_err_code(err), (unsigned long long)r.account, fl_log_safe(&a, r.ak),
+                    fl_log_safe(&a, r.user), fl_log_safe(&a, r.op), fl_log_safe(&a, r.queue),
+                    fl_log_safe(&a, hr->peer_ip), rid);
         else if (r.status >= 500)
-            fl_warn("mns: %s %s -> %d %s: %s", hr->method, log_safe(&a, hr->path), r.status,
+            fl_warn("mns: %s %s -> %d %s: %s", hr->method, fl_log_safe(&a, hr->path), r.status,
                     fl_mns_err_code(err), r.msg);
     }
     out->status = r.status ? r.status : 200;

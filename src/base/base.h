@@ -58,6 +58,10 @@ char *fl_buf_take(fl_buf_t *b); /* returns the heap string, owned by the caller;
 enum { FL_LOG_DEBUG, FL_LOG_INFO, FL_LOG_WARN, FL_LOG_ERROR };
 extern int fl_log_level;
 void fl_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copies untrusted text (at most 256 bytes) for a key=value log line, with whatever could
+ * forge or break the line (spaces, control characters, non-ASCII, '"', '=') as '?'; "-" for
+ * NULL or empty. The copy lives in a. */
+const char *fl_log_safe(fl_arena_t *a, const char *s);
 #define fl_debug(...) fl_log(FL_LOG_DEBUG, __VA_ARGS__)
 #define fl_info(...) fl_log(FL_LOG_INFO, __VA_ARGS__)
 #define fl_warn(...) fl_log(FL_LOG_WARN, __VA_ARGS__)

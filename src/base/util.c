@@ -30,6 +30,17 @@ void fl_log(int level, const char *fmt, ...)
     fprintf(stderr, "%s %s %s\n", ts, names[level & 3], line);
 }
 
+const char *fl_log_safe(fl_arena_t *a, const char *s)
+{
+    if (!s || !*s)
+        return "-";
+    char *c = fl_arena_strndup(a, s, strnlen(s, 256));
+    for (char *p = c; *p; p++)
+        if (*p <= ' ' || *p >= 127 || *p == '"' || *p == '=')
+            *p = '?';
+    return c;
+}
+
 /* ---- time ---- */
 
 int64_t fl_now_ms(void)

@@ -159,7 +159,6 @@ int fl_engine_start(const fl_engine_t *eng, fl_db_t *db, fl_exec_row_t *e, int64
  * Returns FL_OK, FL_EEXECUTION_NOT_EXISTS, FL_ETASK_ALREADY_COMPLETED,
  * FL_EEXECUTION_ALREADY_COMPLETED or an internal error. */
 int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const fl_cmd_t *cmd,
-                    fl_exec_row_t *row_out /* OUT, may be NULL; strings valid until the next call */,
                     int64_t *result_event /* OUT, may be NULL */);
 
 /* Applies a callback report (cmd: TASK_SUCCEEDED or TASK_FAILED, seq set) to attempt seq of

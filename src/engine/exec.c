@@ -220,7 +220,7 @@ int fl_engine_start(const fl_engine_t *eng, fl_db_t *db, fl_exec_row_t *e, int64
 }
 
 int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const fl_cmd_t *cmd,
-                    fl_exec_row_t *row_out, int64_t *result_event)
+                    int64_t *result_event)
 {
     fl_arena_t a;
     fl_arena_init(&a);
@@ -231,11 +231,6 @@ int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const 
         rc = fl_run_load(e.state, &run);
     if (rc == FL_OK)
         rc = step_exec(eng, db, &e, run, cmd, result_event);
-    if (rc == FL_OK && row_out) {
-        /* Hand back identity and status only: the strings live in this call's arena. */
-        row_out->id = e.id;
-        row_out->status = fl_run_status(run);
-    }
     fl_run_free(run);
     fl_arena_close(&a);
     return rc;
@@ -269,7 +264,7 @@ int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint3
         rc = FL_ETASK_ALREADY_COMPLETED;
         goto out;
     }
-    rc = fl_engine_apply(eng, db, exec_id, cmd, NULL, event_id);
+    rc = fl_engine_apply(eng, db, exec_id, cmd, event_id);
     if (rc == FL_ETASK_ALREADY_COMPLETED || rc == FL_EEXECUTION_NOT_EXISTS) {
         snprintf(what, what_len, "%s", t.step);
         rc = FL_ETASK_ALREADY_COMPLETED;

@@ -66,7 +66,7 @@ struct fl_worker {
  * error: the timer or result simply has nothing left to do. */
 static int apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const fl_cmd_t *cmd)
 {
-    int rc = fl_engine_apply(eng, db, exec_id, cmd, NULL, NULL);
+    int rc = fl_engine_apply(eng, db, exec_id, cmd, NULL);
     if (rc == FL_EEXECUTION_NOT_EXISTS || rc == FL_ETASK_ALREADY_COMPLETED ||
         rc == FL_EEXECUTION_ALREADY_COMPLETED)
         return FL_OK;
