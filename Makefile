@@ -4,7 +4,7 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS    := jansson yaml-0.1 libmicrohttpd sqlite3 libcrypto libcurl libxml-2.0
+PKGS    := jansson yaml-0.1 libmicrohttpd sqlite3 libpq libcrypto libcurl libxml-2.0
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wwrite-strings -Wno-format-nonliteral \
            -Wno-format-truncation

@@ -219,8 +219,9 @@ int fl_engine_start(const fl_engine_t *eng, fl_db_t *db, fl_exec_row_t *e, int64
     return rc;
 }
 
-int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const fl_cmd_t *cmd,
-                    int64_t *result_event)
+/* Applies cmd to an execution whose row this transaction has locked already. */
+static int apply_locked(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id,
+                        const fl_cmd_t *cmd, int64_t *result_event)
 {
     fl_arena_t a;
     fl_arena_init(&a);
@@ -236,6 +237,15 @@ int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const 
     return rc;
 }
 
+/* Every state change locks its execution row first (a no-op with one node): another node
+ * may be stepping the same execution, and what is read below must not change under us. */
+int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const fl_cmd_t *cmd,
+                    int64_t *result_event)
+{
+    int rc = fl_db_exec_lock(db, exec_id);
+    return rc ? rc : apply_locked(eng, db, exec_id, cmd, result_event);
+}
+
 int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint32_t seq,
                      const fl_cmd_t *cmd, const char *request_id, int64_t *event_id, char *what,
                      size_t what_len)
@@ -244,7 +254,9 @@ int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint3
     fl_arena_init(&a);
     fl_task_row_t t;
     fl_exec_row_t e;
-    int rc = fl_db_task_get(db, exec_id, seq, &a, &t);
+    int rc = fl_db_exec_lock(db, exec_id);
+    if (!rc)
+        rc = fl_db_task_get(db, exec_id, seq, &a, &t);
     if (rc == FL_ENOT_FOUND) {
         /* A valid token whose attempt is gone: its execution was deleted. */
         snprintf(what, what_len, "%u of execution %lld", seq, (long long)exec_id);
@@ -264,7 +276,7 @@ int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint3
         rc = FL_ETASK_ALREADY_COMPLETED;
         goto out;
     }
-    rc = fl_engine_apply(eng, db, exec_id, cmd, event_id);
+    rc = apply_locked(eng, db, exec_id, cmd, event_id);
     if (rc == FL_ETASK_ALREADY_COMPLETED || rc == FL_EEXECUTION_NOT_EXISTS) {
         snprintf(what, what_len, "%s", t.step);
         rc = FL_ETASK_ALREADY_COMPLETED;

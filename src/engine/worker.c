@@ -21,6 +21,13 @@
 #define HTTP_TIMEOUT_MS 30000
 #define CONNECT_TIMEOUT_MS 5000
 #define IDLE_POLL_MS 1000
+/* With several nodes, rows due but leased by another node are retried this often. */
+#define LEASED_POLL_MS 50
+/* A timer claim lasts this long: firing takes one write, so a claim that outlives it means
+ * the node died (or its writes failed) and another node may fire the timer. */
+#define TIMER_LEASE_MS 10000
+/* An outbox claim outlives the longest send (the request timeout) by this margin. */
+#define OUTBOX_LEASE_MARGIN_MS 15000
 
 typedef struct {
     int64_t outbox_id;
@@ -108,7 +115,8 @@ static int fire_timers(fl_worker_t *w)
     fl_arena_t a;
     fl_arena_init(&a);
     timers_job_t j = {.eng = w->eng, .now_ms = fl_now_ms()};
-    int rc = fl_db_timer_due(fl_store_reader(w->st), j.now_ms, 256, &a, &j.rows, &j.n);
+    int rc = fl_db_timer_claim(fl_store_reader(w->st), j.now_ms, j.now_ms + TIMER_LEASE_MS, 256,
+                               &a, &j.rows, &j.n);
     if (rc == FL_OK && j.n > 0)
         rc = fl_store_write(w->st, timers_job, &j);
     int n = j.n;
@@ -642,6 +650,16 @@ static bool inflight(fl_worker_t *w, int64_t id)
     return false;
 }
 
+/* Gives claimed rows that this node will not send now back to every node (shared stores;
+ * an SQLite node holds no leases). */
+static void release_claims(fl_worker_t *w, const fl_outbox_row_t *rows, int n)
+{
+    if (!fl_store_shared(w->st))
+        return;
+    for (int i = 0; i < n; i++)
+        fl_db_outbox_release(fl_store_reader(w->st), rows[i].id);
+}
+
 /* Starts sending due outbox rows; rows that cannot be sent fail their task at once.
  * Returns true when due rows may remain that were not started for lack of slots. */
 static bool start_dispatches(fl_worker_t *w)
@@ -657,11 +675,15 @@ static bool start_dispatches(fl_worker_t *w)
     result_t bad[MAX_INFLIGHT * 2];
     fl_outbox_row_t locals[MAX_INFLIGHT * 2];
     int n_bad = 0, n_local = 0;
-    if (fl_db_outbox_due(fl_store_reader(w->st), now, MAX_INFLIGHT * 2, &a, &rows, &n) == FL_OK) {
+    int64_t send_ms = w->eng->dispatch_timeout_ms > 0 ? w->eng->dispatch_timeout_ms
+                                                      : HTTP_TIMEOUT_MS;
+    if (fl_db_outbox_claim(fl_store_reader(w->st), now, now + send_ms + OUTBOX_LEASE_MARGIN_MS,
+                           MAX_INFLIGHT * 2, &a, &rows, &n) == FL_OK) {
         more = n == MAX_INFLIGHT * 2;
         for (int i = 0; i < n; i++) {
             if (w->n_calls >= MAX_INFLIGHT) {
                 more = true;
+                release_claims(w, rows + i, n - i);
                 break;
             }
             if (inflight(w, rows[i].id))
@@ -693,6 +715,7 @@ static bool start_dispatches(fl_worker_t *w)
                 /* One slow endpoint must not take every slot: this row waits its turn, which
                  * comes when one of that endpoint's calls finishes (that wakes the loop). */
                 call_free(c);
+                release_claims(w, rows + i, 1);
                 continue;
             }
             w->calls[w->n_calls++] = c;
@@ -777,9 +800,11 @@ static void *worker_main(void *arg)
         int timeout = IDLE_POLL_MS;
         if (fired < 0)
             timeout = IDLE_POLL_MS; /* store trouble: back off */
-        else if (fired == 256 || next <= now || finished ||
+        else if (fired == 256 || (next <= now && fired > 0) || finished ||
                  (more && w->n_calls < MAX_INFLIGHT))
             timeout = 0; /* work is waiting, or calls ended and freed slots: loop at once */
+        else if (next <= now) /* fell due meanwhile, or claimed by another node for now */
+            timeout = fl_store_shared(w->st) ? LEASED_POLL_MS : 0;
         else if (next - now < timeout)
             timeout = (int)(next - now);
         if (timeout > 0)

@@ -35,6 +35,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: flowd [options]\n"
+            "       flowd migrate [options]   apply pending schema migrations and exit\n"
             "\n"
             "flowd serves the CloudFlow (fnf 2019-03-15) API on HTTP.\n"
             "\n"
@@ -44,7 +45,9 @@ static void usage(FILE *f)
             "                      port 0 picks a free port)\n"
             "  --data DIR          data directory: database, secrets, credentials\n"
             "                      (FLOWD_DATA, default ./data)\n"
-            "  --store URL         sqlite:PATH (FLOWD_STORE, default sqlite:DIR/flowd.db)\n"
+            "  --store URL         sqlite:PATH, or postgres://... (libpq URL) for a database\n"
+            "                      several nodes share (FLOWD_STORE, default\n"
+            "                      sqlite:DIR/flowd.db)\n"
             "  --config FILE       YAML or JSON settings: throttle, limits, and the keys\n"
             "                      above (FLOWD_CONFIG)\n"
             "  --region NAME       region of the accounts (FLOWD_REGION, default cn-hangzhou)\n"

@@ -71,25 +71,29 @@ static int setup_job(fl_db_t *db, void *arg)
     fl_arena_init(&a);
     char *v;
     size_t len;
-    int rc = fl_db_meta_get(db, "token_key", &a, &v, &len);
-    if (rc == FL_OK && len == FL_TOKEN_KEY_LEN) {
+    /* The token key and the default account are made once per database: nodes starting
+     * together each propose one and all read back the one that was stored first. */
+    uint8_t key[FL_TOKEN_KEY_LEN];
+    fl_rand_bytes(key, sizeof key);
+    int rc = fl_db_meta_add(db, "token_key", key, sizeof key);
+    if (!rc)
+        rc = fl_db_meta_get(db, "token_key", &a, &v, &len);
+    if (!rc && len != FL_TOKEN_KEY_LEN) {
+        fl_error("store: the stored task token key has %zu bytes, not %d", len,
+                 FL_TOKEN_KEY_LEN);
+        rc = FL_EINTERNAL;
+    }
+    if (!rc)
         memcpy(s->token_key, v, len);
-    } else if (rc == FL_OK || rc == FL_ENOT_FOUND) {
-        fl_rand_bytes(s->token_key, FL_TOKEN_KEY_LEN);
-        rc = fl_db_meta_put(db, "token_key", s->token_key, FL_TOKEN_KEY_LEN);
-    }
-    if (!rc && !s->account) {
-        rc = fl_db_meta_get(db, "default_account", &a, &v, &len);
-        if (rc == FL_OK)
-            s->account = strtoull(v, NULL, 10);
-        else if (rc == FL_ENOT_FOUND)
-            rc = FL_OK;
-    }
     if (!rc && !s->account) {
         char digits[17];
         random_chars(digits, 16, "0123456789");
         digits[0] = (char)('1' + digits[0] % 9);
-        s->account = strtoull(digits, NULL, 10);
+        rc = fl_db_meta_add(db, "default_account", digits, 16);
+        if (!rc)
+            rc = fl_db_meta_get(db, "default_account", &a, &v, &len);
+        if (!rc)
+            s->account = strtoull(v, NULL, 10);
     }
     if (!rc) {
         char acc[24];
@@ -129,6 +133,29 @@ static int read_credentials(const char *path, char *acc, char *ak, char *secret)
     return ak[0] && secret[0] ? 0 : -1;
 }
 
+/* This node's name in timer and outbox claims: made once, kept in DIR/node-id, so a node
+ * restarted on its data directory takes back what it had claimed. */
+static int node_id(const char *dir, char *out, size_t n)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/node-id", dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        bool ok = fgets(out, (int)n, f) != NULL;
+        fclose(f);
+        out[strcspn(out, "\r\n")] = 0;
+        if (ok && *out)
+            return 0;
+    }
+    random_chars(out, 16, "0123456789abcdef");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    bool ok = write(fd, out, strlen(out)) == (ssize_t)strlen(out) && fsync(fd) == 0;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
 static int write_credentials(const char *path, uint64_t account, const char *ak,
                              const char *secret)
 {
@@ -154,8 +181,59 @@ static void kick(void *arg)
     fl_worker_kick(arg);
 }
 
+/* The database target of --store: a file path or a PostgreSQL URL; NULL after a message. */
+static const char *store_target(const fl_config_t *cfg, char *buf, size_t n)
+{
+    if (!cfg->store) {
+        snprintf(buf, n, "%s/flowd.db", cfg->data);
+        return buf;
+    }
+    if (strncmp(cfg->store, "sqlite:", 7) == 0 && cfg->store[7]) {
+        snprintf(buf, n, "%s", cfg->store + 7);
+        return buf;
+    }
+    if (strncmp(cfg->store, "postgres://", 11) == 0 ||
+        strncmp(cfg->store, "postgresql://", 13) == 0)
+        return cfg->store;
+    fprintf(stderr, "flowd: --store must be sqlite:PATH or a postgres:// URL\n");
+    return NULL;
+}
+
+/* flowd migrate: brings the schema up to date and says from which version to which. */
+static int migrate_main(int argc, char **argv)
+{
+    fl_config_t cfg;
+    if (fl_config_load(&cfg, argc, argv) != 0)
+        return 2;
+    char buf[4096];
+    const char *target = store_target(&cfg, buf, sizeof buf);
+    if (!target)
+        return 2;
+    if (!cfg.store && mkdir(cfg.data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "flowd: cannot create data directory %s: %s\n", cfg.data,
+                strerror(errno));
+        return 1;
+    }
+    int from = 0, to = 0;
+    int rc = fl_store_migrate(target, &from, &to);
+    fl_config_close(&cfg);
+    if (rc) {
+        fprintf(stderr, "flowd: migration failed (see the log above)\n");
+        return 1;
+    }
+    if (from == to)
+        printf("flowd: schema is up to date (version %d)\n", to);
+    else
+        printf("flowd: schema migrated from version %d to %d\n", from, to);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "migrate") == 0) {
+        argv[1] = argv[0];
+        return migrate_main(argc - 1, argv + 1);
+    }
     fl_config_t cfg;
     if (fl_config_load(&cfg, argc, argv) != 0)
         return 2;
@@ -170,15 +248,10 @@ int main(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    char db_path[4096];
-    if (!cfg.store) {
-        snprintf(db_path, sizeof db_path, "%s/flowd.db", cfg.data);
-    } else if (strncmp(cfg.store, "sqlite:", 7) == 0 && cfg.store[7]) {
-        snprintf(db_path, sizeof db_path, "%s", cfg.store + 7);
-    } else {
-        fprintf(stderr, "flowd: --store must be sqlite:PATH (PostgreSQL is not supported yet)\n");
+    char db_buf[4096];
+    const char *db_path = store_target(&cfg, db_buf, sizeof db_buf);
+    if (!db_path)
         return 2;
-    }
 
     /* Signals are handled by sigwait below; every thread inherits this mask. */
     sigset_t sigs;
@@ -192,7 +265,13 @@ int main(int argc, char **argv)
 
     fl_store_t *st = NULL;
     if (fl_store_open(db_path, &st) != FL_OK) {
-        fprintf(stderr, "flowd: cannot open the store at %s\n", db_path);
+        fprintf(stderr, "flowd: cannot open the store (%s)\n",
+                db_path == cfg.store ? "PostgreSQL" : db_path);
+        return 1;
+    }
+    char node[32];
+    if (node_id(cfg.data, node, sizeof node) != 0 || fl_store_set_node(st, node) != FL_OK) {
+        fprintf(stderr, "flowd: cannot set up this node's id in %s\n", cfg.data);
         return 1;
     }
 

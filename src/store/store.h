@@ -9,8 +9,9 @@
  * commit. Reads run on the calling thread through a per-thread read connection.
  *
  * Rows returned by reads are copied into the caller's arena; no pointer into the database
- * library outlives a call. Only SQLite exists today; the functions below are the seam where
- * a PostgreSQL backend will plug in.
+ * library outlives a call. Two backends implement it (store_int.h): SQLite, embedded, for
+ * one node; PostgreSQL, shared by several nodes (execution rows locked for a state change,
+ * timer and outbox rows claimed with leases, nonces shared).
  */
 #ifndef FL_STORE_H
 #define FL_STORE_H
@@ -111,9 +112,22 @@ typedef struct {
 
 /* ---- lifecycle ---- */
 
-/* Opens (creating if needed) the database at path and starts the writer thread.
- * Returns FL_OK or FL_EINTERNAL (logged). */
-int fl_store_open(const char *path, fl_store_t **out /* OUT */);
+/* Opens the database and starts the writer thread. target is a file path (SQLite, created
+ * if needed) or a postgres:// or postgresql:// URL (libpq syntax). Pending schema
+ * migrations run first. Returns FL_OK or FL_EINTERNAL (logged). */
+int fl_store_open(const char *target, fl_store_t **out /* OUT */);
+/* Runs the pending schema migrations of target and closes it again; *from and *to tell the
+ * schema versions before and after. FL_EINTERNAL (logged) on failure or when the database
+ * is newer than this flowd. */
+int fl_store_migrate(const char *target, int *from /* OUT */, int *to /* OUT */);
+/* True when several nodes may share the database (PostgreSQL). */
+bool fl_store_shared(const fl_store_t *st);
+/* "sqlite" or "postgres". */
+const char *fl_store_backend(const fl_store_t *st);
+/* Names this node in its claims (a stable name: the same node restarted keeps it) and ends
+ * the claims an earlier run of it left, so its unfinished timers and dispatches go again
+ * at once instead of after their leases. Call before the worker starts. */
+int fl_store_set_node(fl_store_t *st, const char *node);
 /* Stops the writer (after draining queued jobs) and closes every connection. NULL-safe. */
 void fl_store_close(fl_store_t *st);
 
@@ -121,7 +135,10 @@ void fl_store_close(fl_store_t *st);
  * rolls the savepoint back and that value becomes fl_store_write's result. */
 typedef int (*fl_store_job_fn)(fl_db_t *db, void *arg);
 /* Runs fn(db, arg) in the next group commit and waits until it is durable. Returns fn's
- * result, or FL_EINTERNAL when the commit failed (then nothing of the job remains). */
+ * result, or FL_EINTERNAL when the commit failed (then nothing of the job remains), or
+ * FL_ECONCURRENT_UPDATE when the job kept meeting row locks of other nodes (after several
+ * tries, each in a new transaction). fn may run more than once: it must not keep state
+ * between runs other than through the database. */
 int fl_store_write(fl_store_t *st, fl_store_job_fn fn, void *arg);
 /* Registers a function the writer calls after each durable commit that inserted timer or
  * outbox rows (to wake the background worker). */
@@ -138,6 +155,8 @@ void fl_store_arm_faults(void);
 /* ---- meta ---- */
 int fl_db_meta_get(fl_db_t *db, const char *key, fl_arena_t *a, char **val /* OUT */, size_t *len /* OUT */);
 int fl_db_meta_put(fl_db_t *db, const char *key, const void *val, size_t len);
+/* Stores the value unless the key exists (nodes starting together agree on one). */
+int fl_db_meta_add(fl_db_t *db, const char *key, const void *val, size_t len);
 
 /* ---- identity: accounts, RAM users, access keys, policies ---- */
 
@@ -227,6 +246,9 @@ int fl_db_exec_update(fl_db_t *db, const fl_exec_row_t *e);
 int fl_db_exec_get(fl_db_t *db, int64_t flow_id, const char *name, bool with_def, fl_arena_t *a,
                    fl_exec_row_t *out /* OUT */);
 int fl_db_exec_get_by_id(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *out /* OUT */);
+/* In a write job: locks the execution row until the transaction ends (several nodes), before
+ * its state is read. A missing row is not an error (the read that follows tells). */
+int fl_db_exec_lock(fl_db_t *db, int64_t id);
 
 typedef struct {
     int64_t flow_id;
@@ -275,9 +297,11 @@ int fl_db_timer_insert(fl_db_t *db, int64_t exec_id, int kind, uint32_t seq, int
 /* Deletes one timer; *found tells whether it existed (a fired timer is consumed once). */
 int fl_db_timer_delete(fl_db_t *db, int64_t id, bool *found /* OUT */);
 int fl_db_timer_delete_exec(fl_db_t *db, int64_t exec_id);
-/* Lists up to limit timers due at or before now, earliest first. */
-int fl_db_timer_due(fl_db_t *db, int64_t now_ms, int limit, fl_arena_t *a,
-                    fl_timer_row_t **rows /* OUT */, int *n /* OUT */);
+/* Claims up to limit timers due at or before now, earliest first, that no other node holds:
+ * shared backends write a lease until until_ms so other nodes leave them alone until then
+ * (a fired timer is deleted; one whose firing failed comes free when the lease ends). */
+int fl_db_timer_claim(fl_db_t *db, int64_t now_ms, int64_t until_ms, int limit, fl_arena_t *a,
+                      fl_timer_row_t **rows /* OUT */, int *n /* OUT */);
 /* Earliest next send time after now of any outbox row (a re-send waiting out its backoff),
  * or INT64_MAX. Rows due already are the sender's business. */
 int fl_db_outbox_next(fl_db_t *db, int64_t now_ms, int64_t *due_ms /* OUT */);
@@ -290,8 +314,20 @@ int fl_db_outbox_insert(fl_db_t *db, int64_t exec_id, uint32_t seq, const char *
 int fl_db_outbox_delete(fl_db_t *db, int64_t id, bool *found /* OUT */);
 int fl_db_outbox_delete_exec(fl_db_t *db, int64_t exec_id);
 int fl_db_outbox_retry(fl_db_t *db, int64_t id, int64_t next_ms);
-int fl_db_outbox_due(fl_db_t *db, int64_t now_ms, int limit, fl_arena_t *a,
-                     fl_outbox_row_t **rows /* OUT */, int *n /* OUT */);
+/* Ends every claim of the named node (fl_store_set_node). */
+int fl_db_unclaim_node(fl_db_t *db, const char *node);
+/* Ends this node's claim of a row it will not send now. */
+int fl_db_outbox_release(fl_db_t *db, int64_t id);
+/* Claims due outbox rows like fl_db_timer_claim; a row is deleted once delivered and its
+ * lease cleared by fl_db_outbox_retry. */
+int fl_db_outbox_claim(fl_db_t *db, int64_t now_ms, int64_t until_ms, int limit, fl_arena_t *a,
+                       fl_outbox_row_t **rows /* OUT */, int *n /* OUT */);
+
+/* ---- nonces shared by several nodes ---- */
+/* Records a signature nonce of ak until expire_ms; *fresh is false when any node saw it. */
+int fl_db_nonce_claim(fl_db_t *db, const char *ak, const char *nonce, int64_t expire_ms,
+                      bool *fresh /* OUT */);
+int fl_db_nonce_purge(fl_db_t *db, int64_t now_ms);
 
 /* ---- queues (MNS-compatible) ---- */
 

@@ -221,7 +221,10 @@ it(ctx, 'the files that hold secrets in the data directory are mode 0600', async
   assert.ok(files.length > 0);
   const holders = files.filter((f) => fs.readFileSync(f).includes(k.accessKeySecret) ||
     /\.(db|sqlite\d?)(-wal|-shm|-journal)?$/.test(f));
-  assert.ok(holders.length > 0, `some file holds the key: ${files.join(', ')}`);
+  // On PostgreSQL (FLOWD_TEST_PG) the keys live in the database, not in the data directory.
+  if (!process.env.FLOWD_TEST_PG) {
+    assert.ok(holders.length > 0, `some file holds the key: ${files.join(', ')}`);
+  }
   for (const f of holders) {
     assert.equal((fs.statSync(f).mode & 0o777).toString(8), '600', f);
   }

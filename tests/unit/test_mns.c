@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/mns.h"
+#include "fixture.h"
 #include "test.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -350,37 +351,6 @@ TEST(mns_parse_attrs)
 /* Store fixture                                                                            */
 /* ---------------------------------------------------------------------------------------- */
 
-typedef struct {
-    char dir[64];
-    char path[128];
-    fl_store_t *st;
-} fx_t;
-
-static void fx_open(fx_t *f)
-{
-    snprintf(f->dir, sizeof f->dir, "/tmp/flowd-mns-XXXXXX");
-    ASSERT(mkdtemp(f->dir) != NULL);
-    snprintf(f->path, sizeof f->path, "%s/flowd.db", f->dir);
-    ASSERT_OK(fl_store_open(f->path, &f->st));
-}
-
-static void fx_close(fx_t *f)
-{
-    fl_store_close(f->st);
-    f->st = NULL;
-    DIR *d = opendir(f->dir);
-    ASSERT(d != NULL);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-        ASSERT_OK(unlink(p));
-    }
-    closedir(d);
-    ASSERT_OK(rmdir(f->dir));
-}
 
 typedef struct {
     uint64_t account;

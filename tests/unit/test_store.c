@@ -1,7 +1,7 @@
 /*
- * test_store.c - the SQLite store (src/store/sqlite.c) against a real database file in a
- * fresh temporary directory: group commit with per-job savepoints (a failing job leaves
- * nothing while its neighbours commit, also under 8 concurrent writer threads), flows,
+ * test_store.c - the store against a real database (an SQLite file in a fresh temporary
+ * directory, or a fresh PostgreSQL schema when FLOWD_TEST_PG is set; fixture.h): group
+ * commit with per-job savepoints (a failing job leaves nothing while its neighbours commit, also under 8 concurrent writer threads), flows,
  * executions with list filters and paging, history, task attempts, timers, the outbox,
  * definition dedup, cascading delete, fault injection and durability across a reopen.
  */
@@ -12,53 +12,13 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "fixture.h"
 #include "test.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Fixture                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
-typedef struct {
-    char dir[64];
-    char path[128];
-    fl_store_t *st;
-} fx_t;
-
-static void fx_open(fx_t *f)
-{
-    snprintf(f->dir, sizeof f->dir, "/tmp/flowd-store-XXXXXX");
-    ASSERT(mkdtemp(f->dir) != NULL);
-    snprintf(f->path, sizeof f->path, "%s/flowd.db", f->dir);
-    f->st = NULL;
-    ASSERT_OK(fl_store_open(f->path, &f->st));
-    ASSERT(f->st != NULL);
-}
-
-static void fx_reopen(fx_t *f)
-{
-    fl_store_close(f->st);
-    f->st = NULL;
-    ASSERT_OK(fl_store_open(f->path, &f->st));
-}
-
-/* Closes the store and removes the directory with everything in it (db, -wal, -shm). */
-static void fx_close(fx_t *f)
-{
-    fl_store_close(f->st);
-    f->st = NULL;
-    DIR *d = opendir(f->dir);
-    ASSERT(d != NULL);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-        ASSERT_OK(unlink(p));
-    }
-    closedir(d);
-    ASSERT_OK(rmdir(f->dir));
-}
 
 #define DEF_TEXT "Type: StateMachine\nSpecVersion: v1\nStartAt: S\nStates:\n  - {Name: S, Type: Succeed}\n"
 
@@ -138,7 +98,7 @@ TEST(store_open_close)
 {
     fx_t f;
     fx_open(&f);
-    ASSERT(access(f.path, F_OK) == 0);
+    ASSERT(f.pg || access(f.path, F_OK) == 0);
     fl_db_t *r = fl_store_reader(f.st);
     ASSERT(r != NULL);
     ASSERT(fl_store_reader(f.st) == r); /* one reader per thread */
@@ -750,9 +710,9 @@ TEST(store_timers_due_next_delete)
 
     fl_timer_row_t *rows;
     int n = 0;
-    ASSERT_OK(fl_db_timer_due(r, 99, 10, &a, &rows, &n));
+    ASSERT_OK(fl_db_timer_claim(r, 99, 99, 10, &a, &rows, &n));
     ASSERT_EQ(n, 0);
-    ASSERT_OK(fl_db_timer_due(r, 200, 10, &a, &rows, &n));
+    ASSERT_OK(fl_db_timer_claim(r, 200, 200, 10, &a, &rows, &n));
     ASSERT_EQ(n, 2);
     ASSERT_EQ(rows[0].due_ms, 100);
     ASSERT_EQ(rows[0].exec_id, 1);
@@ -760,13 +720,14 @@ TEST(store_timers_due_next_delete)
     ASSERT_EQ(rows[0].seq, 2);
     ASSERT_EQ(rows[1].due_ms, 200);
     ASSERT_EQ(rows[1].kind, 4);
-    ASSERT_OK(fl_db_timer_due(r, 1000, 3, &a, &rows, &n));
+    ASSERT_OK(fl_db_timer_claim(r, 1000, 1000, 3, &a, &rows, &n));
     ASSERT_EQ(n, 3);
     ASSERT_EQ(rows[2].due_ms, 300);
 
     /* A fired timer is consumed once: the second delete finds nothing. */
-    ASSERT_OK(fl_db_timer_due(r, 100, 1, &a, &rows, &n));
+    ASSERT_OK(fl_db_timer_claim(r, 1000, 1000, 1, &a, &rows, &n));
     ASSERT_EQ(n, 1);
+    ASSERT_EQ(rows[0].due_ms, 100);
     timer_job_t del = {.op = 1, .id = rows[0].id};
     ASSERT_OK(fl_store_write(f.st, job_timer, &del));
     ASSERT(del.found);
@@ -779,7 +740,7 @@ TEST(store_timers_due_next_delete)
 
     timer_job_t dx = {.op = 2, .exec_id = 2};
     ASSERT_OK(fl_store_write(f.st, job_timer, &dx));
-    ASSERT_OK(fl_db_timer_due(r, 10000, 10, &a, &rows, &n));
+    ASSERT_OK(fl_db_timer_claim(r, 10000, 10000, 10, &a, &rows, &n));
     ASSERT_EQ(n, 1);
     ASSERT_EQ(rows[0].exec_id, 1);
     ASSERT_EQ(rows[0].due_ms, 300);
@@ -862,9 +823,9 @@ TEST(store_outbox_insert_due_retry_delete)
     fl_db_t *r = fl_store_reader(f.st);
     fl_outbox_row_t *rows;
     int n = 0;
-    ASSERT_OK(fl_db_outbox_due(r, 899, 10, &a, &rows, &n));
+    ASSERT_OK(fl_db_outbox_claim(r, 899, 899, 10, &a, &rows, &n));
     ASSERT_EQ(n, 0);
-    ASSERT_OK(fl_db_outbox_due(r, 1000, 10, &a, &rows, &n));
+    ASSERT_OK(fl_db_outbox_claim(r, 1000, 1000, 10, &a, &rows, &n));
     ASSERT_EQ(n, 3);
     /* insertion order */
     ASSERT_EQ(rows[0].exec_id, 1);
@@ -879,10 +840,10 @@ TEST(store_outbox_insert_due_retry_delete)
     /* A retry pushes the row into the future and counts the attempt. */
     outbox_job_t retry = {.op = 2, .id = first, .ms = 5000};
     ASSERT_OK(fl_store_write(f.st, job_outbox, &retry));
-    ASSERT_OK(fl_db_outbox_due(r, 1000, 10, &a, &rows, &n));
+    ASSERT_OK(fl_db_outbox_claim(r, 1000, 1000, 10, &a, &rows, &n));
     ASSERT_EQ(n, 2);
     ASSERT_EQ(rows[0].id, second);
-    ASSERT_OK(fl_db_outbox_due(r, 5000, 1, &a, &rows, &n));
+    ASSERT_OK(fl_db_outbox_claim(r, 5000, 5000, 1, &a, &rows, &n));
     ASSERT_EQ(n, 1);
     ASSERT_EQ(rows[0].id, first);
     ASSERT_EQ(rows[0].attempts, 1);
@@ -896,7 +857,7 @@ TEST(store_outbox_insert_due_retry_delete)
 
     outbox_job_t dx = {.op = 3, .exec_id = 1};
     ASSERT_OK(fl_store_write(f.st, job_outbox, &dx));
-    ASSERT_OK(fl_db_outbox_due(r, 100000, 10, &a, &rows, &n));
+    ASSERT_OK(fl_db_outbox_claim(r, 100000, 100000, 10, &a, &rows, &n));
     ASSERT_EQ(n, 1);
     ASSERT_EQ(rows[0].exec_id, 2);
     fl_arena_close(&a);
@@ -1102,10 +1063,10 @@ TEST(store_flow_delete_cascades)
     ASSERT_OK(fl_db_event_list(r, e1, 1, 10, &a, &evs, &n));
     ASSERT_EQ(n, 0);
     ASSERT_EQ(fl_db_task_get(r, e1, 1, &a, &tr), FL_ENOT_FOUND);
-    ASSERT_OK(fl_db_timer_due(r, 100, 10, &a, &tms, &n));
+    ASSERT_OK(fl_db_timer_claim(r, 100, 100, 10, &a, &tms, &n));
     ASSERT_EQ(n, 1);
     ASSERT_EQ(tms[0].exec_id, e2);
-    ASSERT_OK(fl_db_outbox_due(r, 100, 10, &a, &obs, &n));
+    ASSERT_OK(fl_db_outbox_claim(r, 100, 100, 10, &a, &obs, &n));
     ASSERT_EQ(n, 1);
     ASSERT_EQ(obs[0].exec_id, e2);
     /* the other flow is whole */
@@ -1212,4 +1173,43 @@ TEST(store_fault_injection_rolls_back)
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             FAIL_AT("fault at statement %d: child failed", at);
     }
+}
+
+/* Claims hold timer and outbox rows for their lease on a shared (PostgreSQL) store, where
+ * several nodes poll the same rows; one SQLite node writes no leases. */
+TEST(store_claims_lease_rows)
+{
+    fx_t f;
+    fx_open(&f);
+    timer_job_t ins = {.op = 0, .due = 100, .exec_id = 1, .kind = 1, .seq = 1};
+    ASSERT_OK(fl_store_write(f.st, job_timer, &ins));
+    fl_arena_t a;
+    fl_arena_init(&a);
+    fl_db_t *r = fl_store_reader(f.st);
+    fl_timer_row_t *rows;
+    int n = 0;
+    ASSERT_EQ(fl_store_shared(f.st), f.pg);
+    ASSERT_OK(fl_db_timer_claim(r, 1000, 5000, 10, &a, &rows, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_OK(fl_db_timer_claim(r, 2000, 6000, 10, &a, &rows, &n));
+    ASSERT_EQ(n, f.pg ? 0 : 1); /* held by the first claim until 5000 */
+    ASSERT_OK(fl_db_timer_claim(r, 5000, 9000, 10, &a, &rows, &n));
+    ASSERT_EQ(n, 1); /* the lease ended: the claimer died, another node takes it */
+    ASSERT_EQ(rows[0].due_ms, 100);
+
+    outbox_job_t ob = {.op = 0, .exec_id = 1, .seq = 1, .payload = "{}", .ms = 100};
+    ASSERT_OK(fl_store_write(f.st, job_outbox, &ob));
+    fl_outbox_row_t *obs;
+    ASSERT_OK(fl_db_outbox_claim(r, 1000, 5000, 10, &a, &obs, &n));
+    ASSERT_EQ(n, 1);
+    int64_t id = obs[0].id;
+    ASSERT_OK(fl_db_outbox_claim(r, 1000, 5000, 10, &a, &obs, &n));
+    ASSERT_EQ(n, f.pg ? 0 : 1);
+    ASSERT_OK(fl_db_outbox_release(r, id)); /* not sent now: free for any node at once */
+    ASSERT_OK(fl_db_outbox_claim(r, 1000, 5000, 10, &a, &obs, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(obs[0].id, id);
+    fl_arena_close(&a);
+    fx_close(&f);
+    LEAK_CHECK();
 }

@@ -2,10 +2,12 @@
 // flowd.js - starts, restarts, stops and kills a real flowd for the e2e tests.
 //
 // Each server listens on 127.0.0.1 with a kernel-chosen port and a fresh temporary data
-// directory. flowd announces readiness with a stdout line "listening on http://127.0.0.1:<port>";
+// directory. With FLOWD_TEST_PG set (a PostgreSQL URL), each data directory also gets its
+// own schema of that database, and flowd runs on it with --store (the schema's name is kept
+// in the data directory, so a server started again on the same directory finds its data). flowd announces readiness with a stdout line "listening on http://127.0.0.1:<port>";
 // we wait for it (10 s at most). stderr is kept so a failing test can show what the server said.
 
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -22,6 +24,29 @@ const ACCOUNT_ID = '1234567890123456';
 const READY_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
 const READY_TIMEOUT_MS = 10000;
 const STDERR_KEEP = 64 * 1024;
+
+const PG = process.env.FLOWD_TEST_PG || '';
+
+// Runs SQL on the test database with psql.
+function psql(sql) {
+  execFileSync('psql', [PG, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+// The --store URL of a data directory's schema (created on first use), or null.
+function pgStore(dataDir) {
+  if (!PG) return null;
+  const file = path.join(dataDir, 'pg-schema');
+  let schema;
+  if (fs.existsSync(file)) {
+    schema = fs.readFileSync(file, 'utf8').trim();
+  } else {
+    schema = 'e2e_' + process.pid + '_' + Math.random().toString(36).slice(2, 10);
+    psql(`CREATE SCHEMA ${schema}`);
+    fs.writeFileSync(file, schema, { mode: 0o600 });
+  }
+  return { schema, url: `${PG}${PG.includes('?') ? '&' : '?'}options=-csearch_path%3D${schema}` };
+}
 
 const live = new Set(); // every child still running, killed if the test process exits
 
@@ -53,6 +78,11 @@ class Flowd {
       return Promise.reject(new Error(`flowd binary not found at ${FLOWD_BIN} (set FLOWD_BIN)`));
     }
     const args = ['--listen', '127.0.0.1:0', '--data', this.dataDir, ...this.extraArgs];
+    const pg = this.extraArgs.includes('--store') ? null : pgStore(this.dataDir);
+    if (pg) {
+      args.push('--store', pg.url);
+      this.pgSchema = pg.schema;
+    }
     const env = {
       ...process.env,
       FLOWD_ACCESS_KEY_ID: KEY_ID,
@@ -142,6 +172,9 @@ class Flowd {
   // Stops the server and removes its data directory.
   async close() {
     await this.stop();
+    if (this.ownsDataDir && this.pgSchema) {
+      try { psql(`DROP SCHEMA ${this.pgSchema} CASCADE`); } catch (_) { /* left for the cluster's end */ }
+    }
     if (this.ownsDataDir) fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
 
