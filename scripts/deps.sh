@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages flowd needs when they are missing (as root), or prints the
-# exact command to run. Usage: deps.sh build|test|fuzz. "test" also needs Node.js and npm,
-# "fuzz" clang with libFuzzer.
+# exact command to run. Usage: deps.sh build|test|fuzz|pg. "test" also needs Node.js and npm,
+# "fuzz" clang with libFuzzer, "pg" the PostgreSQL server (for the PostgreSQL suites and
+# benchmarks; flowd itself only needs the client library).
 set -euo pipefail
 need=(build-essential pkg-config libjansson-dev libyaml-dev libmicrohttpd-dev libsqlite3-dev
-      libssl-dev libcurl4-openssl-dev libxml2-dev)
+      libssl-dev libcurl4-openssl-dev libxml2-dev libpq-dev)
 if [ "${1:-build}" = fuzz ]; then
   need+=(clang libclang-rt-14-dev)
+fi
+if [ "${1:-build}" = pg ]; then
+  need+=(postgresql)
 fi
 if [ "${1:-build}" = test ]; then
   command -v node >/dev/null 2>&1 || need+=(nodejs)

@@ -3,6 +3,11 @@
 # tests (a real flowd driven by the official npm SDKs and flowctl, which includes the race,
 # crash, store-fault and hostile-input suites). Each suite ends with a count line; this script
 # ends with one line "N passed, N failed" summing them all.
+#
+# With FLOWD_TEST_PG set to a PostgreSQL URL (libpq syntax; .ci/run starts a scratch cluster
+# with scripts/pg.sh and sets it), the store's unit tests and the whole end-to-end suite
+# run a second time on PostgreSQL (the multi-node tests run only then), and bench-smoke
+# adds its PostgreSQL scenarios. Without it those suites are left out.
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -45,9 +50,16 @@ bench_smoke() {
   return "$rc"
 }
 
+pg=${FLOWD_TEST_PG:-}
+unset FLOWD_TEST_PG
 suite unit "$build/unit_tests"
 [ -x "$build/fuzz_replay" ] && suite replay "$build/fuzz_replay" tests/fuzz/corpus
 suite e2e scripts/e2e.sh "$build"
+if [ -n "$pg" ]; then
+  export FLOWD_TEST_PG=$pg
+  suite unit-pg "$build/unit_tests" store mns
+  suite e2e-pg scripts/e2e.sh "$build"
+fi
 suite bench-smoke bench_smoke
 
 printf '%s\n' "${summary[@]}"

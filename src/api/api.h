@@ -18,6 +18,8 @@
 #include "engine/engine.h"
 #include "store/store.h"
 
+typedef struct fl_sync fl_sync_t;
+
 /* Server-wide settings and services, shared read-only by request threads. */
 typedef struct {
     fl_store_t *store;
@@ -31,6 +33,7 @@ typedef struct {
     size_t max_body;          /* bytes of a request body, 1 MiB */
     size_t max_payload;       /* bytes of an Input/Output, 64 KiB */
     int64_t max_skew_ms;      /* allowed clock difference of signed requests, 15 min */
+    fl_sync_t *sync;          /* keeps step with other nodes (shared stores), else NULL */
 } fl_api_t;
 
 /* One HTTP request, as the HTTP layer hands it over (all borrowed for the call). */
@@ -59,6 +62,14 @@ typedef struct {
 
 /* Loads access keys and RAM users' policies from the store into api->keys (start-up). */
 int fl_api_load_identities(fl_api_t *api);
+/* With a shared store: loads the identities and starts the thread that follows other nodes'
+ * identity changes and purges expired shared nonces (sync.c). */
+int fl_api_sync_start(fl_api_t *api);
+void fl_api_sync_stop(fl_api_t *api); /* no-op without sync */
+/* An unknown access key arrived: check at once whether another node made it. */
+void fl_api_sync_key_miss(fl_api_t *api);
+/* In an admin write job: marks the identities changed for the other nodes. */
+int fl_api_identity_bump(fl_db_t *db);
 
 /* Handles one request completely. Never fails: errors become error replies. */
 void fl_api_handle(fl_api_t *api, const fl_http_req_t *hr, fl_http_resp_t *out);

@@ -156,7 +156,12 @@ static int lookup_key(api_req_t *rq, api_resp_t *rs, const char *ak, char *secre
 {
     fl_key_info_t k;
     rq->ak = fl_arena_strdup(rq->a, ak);
-    if (!fl_keys_get(rq->api->keys, ak, &k) || !k.enabled)
+    bool known = fl_keys_get(rq->api->keys, ak, &k) && k.enabled;
+    if (!known && rq->api->sync) { /* made or enabled on another node a moment ago? */
+        fl_api_sync_key_miss(rq->api);
+        known = fl_keys_get(rq->api->keys, ak, &k) && k.enabled;
+    }
+    if (!known)
         return api_err(rs, FL_EINVALID_ACCESS_KEY_ID, ak);
     snprintf(secret, len, "%s", k.secret);
     rq->account = k.account;
@@ -172,6 +177,17 @@ static int check_nonce(api_req_t *rq, api_resp_t *rs, const char *ak, const char
         return api_invalid(rs, "the signature nonce must not be empty.");
     if (fl_nonces_check(rq->api->nonces, ak, nonce, signed_ms, rq->now_ms) != FL_OK)
         return api_err(rs, FL_ESIGNATURE_NONCE_USED);
+    if (rq->api->sync) {
+        /* Several nodes: the nonce may have been used on another one. It matters while the
+         * signed time is within the allowed skew (plus a minute for the nodes' clocks). */
+        bool fresh = false;
+        int rc = fl_db_nonce_claim(fl_store_reader(rq->api->store), ak, nonce,
+                                   signed_ms + rq->api->max_skew_ms + 60000, &fresh);
+        if (rc)
+            return rc;
+        if (!fresh)
+            return api_err(rs, FL_ESIGNATURE_NONCE_USED);
+    }
     return FL_OK;
 }
 

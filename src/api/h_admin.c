@@ -132,6 +132,26 @@ int fl_api_load_identities(fl_api_t *api)
     return rc;
 }
 
+/* Runs an admin write job and, in the same transaction, tells other nodes that the
+ * identities changed (sync.c). */
+typedef struct {
+    fl_store_job_fn fn;
+    void *arg;
+} identity_job_t;
+
+static int identity_job(fl_db_t *db, void *arg)
+{
+    identity_job_t *j = arg;
+    int rc = j->fn(db, j->arg);
+    return rc ? rc : fl_api_identity_bump(db);
+}
+
+static int identity_write(fl_api_t *api, fl_store_job_fn fn, void *arg)
+{
+    identity_job_t j = {fn, arg};
+    return fl_store_write(api->store, identity_job, &j);
+}
+
 /* ---- accounts ---- */
 
 typedef struct {
@@ -170,7 +190,7 @@ int h_create_account(api_req_t *rq, api_resp_t *rs)
     fl_keys_generate(ak, secret);
     j.key = (fl_key_row_t){.ak = ak, .secret = secret, .account = j.account, .enabled = true,
                            .created_ms = rq->now_ms};
-    int rc = fl_store_write(rq->api->store, create_account_job, &j);
+    int rc = identity_write(rq->api, create_account_job, &j);
     if (rc == FL_EACCOUNT_ALREADY_EXISTS)
         return api_err(rs, rc, account_text(rq, j.account));
     if (rc)
@@ -224,7 +244,7 @@ int h_create_user(api_req_t *rq, api_resp_t *rs)
         rc = check_user_name(rs, j.user);
     if (rc)
         return rc;
-    rc = fl_store_write(rq->api->store, create_user_job, &j);
+    rc = identity_write(rq->api, create_user_job, &j);
     if (rc == FL_EUSER_ALREADY_EXISTS)
         return api_err(rs, rc, j.user, account_text(rq, j.account));
     if (rc)
@@ -284,7 +304,7 @@ int h_create_access_key(api_req_t *rq, api_resp_t *rs)
     fl_keys_generate(ak, secret);
     j.key = (fl_key_row_t){.ak = ak, .secret = secret, .account = j.account,
                            .user = (char *)user, .enabled = true, .created_ms = rq->now_ms};
-    if ((rc = fl_store_write(rq->api->store, create_key_job, &j)))
+    if ((rc = identity_write(rq->api, create_key_job, &j)))
         return rc;
     fl_keys_put(rq->api->keys, ak, secret, j.account, user, true);
     rs->body = json_pack("{s:s, s:s, s:s, s:s}", "AccountId", account_text(rq, j.account),
@@ -310,7 +330,7 @@ int h_update_access_key(api_req_t *rq, api_resp_t *rs)
     if (strcmp(status, "Active") != 0 && strcmp(status, "Inactive") != 0)
         return api_invalid(rs, "Status must be Active or Inactive.");
     j.enabled = strcmp(status, "Active") == 0;
-    rc = fl_store_write(rq->api->store, update_key_job, &j);
+    rc = identity_write(rq->api, update_key_job, &j);
     if (rc == FL_EACCESS_KEY_NOT_EXISTS)
         return api_err(rs, rc, j.ak, account_text(rq, j.account));
     if (rc)
@@ -335,7 +355,7 @@ int h_delete_access_key(api_req_t *rq, api_resp_t *rs)
     int rc = target_account(rq, rs, &j.account);
     if (rc)
         return rc;
-    rc = fl_store_write(rq->api->store, delete_key_job, &j);
+    rc = identity_write(rq->api, delete_key_job, &j);
     if (rc == FL_EACCESS_KEY_NOT_EXISTS)
         return api_err(rs, rc, j.ak, account_text(rq, j.account));
     if (rc)
@@ -424,7 +444,7 @@ int h_attach_policy(api_req_t *rq, api_resp_t *rs)
     fl_policy_free(p);
     j.p.document = (char *)doc;
     j.p.created_ms = rq->now_ms;
-    if ((rc = fl_store_write(rq->api->store, attach_job, &j)))
+    if ((rc = identity_write(rq->api, attach_job, &j)))
         return rc;
     if ((rc = reload_policies(rq->api, j.p.account, j.p.user)))
         return rc;
@@ -438,7 +458,7 @@ int h_detach_policy(api_req_t *rq, api_resp_t *rs)
     int rc = policy_target(rq, rs, &j);
     if (rc)
         return rc;
-    rc = fl_store_write(rq->api->store, detach_job, &j);
+    rc = identity_write(rq->api, detach_job, &j);
     if (rc == FL_EPOLICY_NOT_EXISTS)
         return api_err(rs, rc, j.p.name, j.p.user);
     if (rc || (rc = reload_policies(rq->api, j.p.account, j.p.user)))

@@ -51,6 +51,8 @@ static int report(api_req_t *rq, api_resp_t *rs, report_job_t *j)
     int rc = fl_store_write(rq->api->store, report_job, j);
     if (rc == FL_ETASK_ALREADY_COMPLETED)
         return api_err(rs, rc, j->what);
+    if (rc == FL_ECONCURRENT_UPDATE) /* other nodes kept the execution locked: retry later */
+        return api_err(rs, FL_ETASK_INVALID_STATE);
     if (rc)
         return rc;
     rs->body = json_pack("{s:I}", "EventId", (json_int_t)j->event_id);

@@ -1157,7 +1157,12 @@ static int authenticate(mreq_t *r)
         return FL_MNS_EINVALID_DATE_HEADER;
 
     fl_key_info_t k;
-    if (!fl_keys_get(r->api->keys, r->ak, &k) || !k.enabled)
+    bool key_ok = fl_keys_get(r->api->keys, r->ak, &k) && k.enabled;
+    if (!key_ok && r->api->sync) { /* made or enabled on another node a moment ago? */
+        fl_api_sync_key_miss(r->api);
+        key_ok = fl_keys_get(r->api->keys, r->ak, &k) && k.enabled;
+    }
+    if (!key_ok)
         return FL_MNS_EINVALID_ACCESS_KEY_ID;
     int64_t d = signed_ms - r->now_ms;
     if (d > r->api->max_skew_ms || -d > r->api->max_skew_ms)

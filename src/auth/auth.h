@@ -145,6 +145,10 @@ bool fl_keys_get(fl_keys_t *k, const char *ak, fl_key_info_t *out /* OUT */);
 /* Replaces the policies of a RAM user; takes ownership of ps and of every policy in it. */
 void fl_keys_set_policies(fl_keys_t *k, uint64_t account, const char *user, fl_policy_t **ps,
                           size_t n);
+/* A full reload between these two calls replaces the registry: sweep_end drops every key and
+ * user that was not put again since sweep_begin (deleted on another node). */
+void fl_keys_sweep_begin(fl_keys_t *k);
+void fl_keys_sweep_end(fl_keys_t *k);
 /* Evaluates the user's policies for action on resource (fl_policy_allows). */
 bool fl_keys_allowed(fl_keys_t *k, uint64_t account, const char *user, const char *action,
                      const char *resource, const fl_authz_ctx_t *ctx);

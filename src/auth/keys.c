@@ -13,6 +13,7 @@
 
 typedef struct key {
     char *ak;
+    unsigned gen; /* the registry's gen when last put */
     fl_key_info_t info;
     struct key *next;
 } key_ent_t;
@@ -22,6 +23,7 @@ typedef struct user {
     char *name;
     fl_policy_t **policies;
     size_t n;
+    unsigned gen;
     struct user *next;
 } user_ent_t;
 
@@ -31,6 +33,7 @@ struct fl_keys {
     pthread_rwlock_t lock;
     key_ent_t *keys[BUCKETS];
     user_ent_t *users[BUCKETS];
+    unsigned gen; /* bumped by fl_keys_sweep_begin */
 };
 
 static size_t hash(const char *s, uint64_t salt)
@@ -93,6 +96,7 @@ void fl_keys_put(fl_keys_t *k, const char *ak, const char *secret, uint64_t acco
         *p = xcalloc(1, sizeof **p);
         (*p)->ak = xstrdup(ak);
     }
+    (*p)->gen = k->gen;
     fl_key_info_t *i = &(*p)->info;
     snprintf(i->secret, sizeof i->secret, "%s", secret);
     snprintf(i->user, sizeof i->user, "%s", user ? user : "");
@@ -143,8 +147,45 @@ void fl_keys_set_policies(fl_keys_t *k, uint64_t account, const char *user, fl_p
         (*p)->name = xstrdup(user);
     }
     free_policies((*p)->policies, (*p)->n);
+    (*p)->gen = k->gen;
     (*p)->policies = ps;
     (*p)->n = n;
+    pthread_rwlock_unlock(&k->lock);
+}
+
+void fl_keys_sweep_begin(fl_keys_t *k)
+{
+    pthread_rwlock_wrlock(&k->lock);
+    k->gen++;
+    pthread_rwlock_unlock(&k->lock);
+}
+
+void fl_keys_sweep_end(fl_keys_t *k)
+{
+    pthread_rwlock_wrlock(&k->lock);
+    for (size_t i = 0; i < BUCKETS; i++) {
+        for (key_ent_t **p = &k->keys[i]; *p;) {
+            key_ent_t *e = *p;
+            if (e->gen == k->gen) {
+                p = &e->next;
+                continue;
+            }
+            *p = e->next;
+            free(e->ak);
+            free(e);
+        }
+        for (user_ent_t **p = &k->users[i]; *p;) {
+            user_ent_t *u = *p;
+            if (u->gen == k->gen) {
+                p = &u->next;
+                continue;
+            }
+            *p = u->next;
+            free(u->name);
+            free_policies(u->policies, u->n);
+            free(u);
+        }
+    }
     pthread_rwlock_unlock(&k->lock);
 }
 

@@ -332,7 +332,7 @@ int main(int argc, char **argv)
     api.engine.dispatch_backoff_ms = cfg.dispatch_backoff_ms;
     api.engine.dispatch_timeout_ms = cfg.dispatch_timeout_ms;
     api.engine.dispatch_per_target = cfg.dispatch_per_target;
-    if (fl_api_load_identities(&api) != FL_OK) {
+    if ((fl_store_shared(st) ? fl_api_sync_start(&api) : fl_api_load_identities(&api)) != FL_OK) {
         fprintf(stderr, "flowd: cannot load access keys from the store\n");
         return 1;
     }
@@ -365,6 +365,7 @@ int main(int argc, char **argv)
     fl_info("flowd: signal %d, shutting down", sig);
     fl_http_stop(http);
     fl_worker_stop(w);
+    fl_api_sync_stop(&api);
     fl_store_close(st);
     fl_engine_cache_clear();
     fl_keys_free(api.keys);

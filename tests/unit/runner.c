@@ -4,6 +4,7 @@
  * Prints one line per test and ends with "N passed, N failed".
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +37,14 @@ void fl_test_register(const char *name, const char *file, fl_test_fn fn)
 
 int main(int argc, char **argv)
 {
-    const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;
     setvbuf(stdout, NULL, _IONBF, 0);
     for (int i = 0; i < n_tests; i++) {
-        if (filter && !strstr(tests[i].name, filter) && !strstr(tests[i].file, filter))
+        /* Arguments are filters: a test runs when its name or file contains any of them. */
+        bool match = argc < 2;
+        for (int k = 1; k < argc && !match; k++)
+            match = strstr(tests[i].name, argv[k]) || strstr(tests[i].file, argv[k]);
+        if (!match)
             continue;
         pid_t pid = fork();
         if (pid == 0) {
