@@ -28,6 +28,7 @@ struct fl_sync {
     pthread_cond_t cv;
     bool stopping;
     char version[40];
+    bool loaded; /* version holds what the loaded identities correspond to */
     int64_t last_check_ms;
 };
 
@@ -46,13 +47,14 @@ static int refresh_locked(fl_sync_t *s)
         len = 0;
         rc = FL_OK;
     }
-    if (rc == FL_OK && (len >= sizeof s->version || strncmp(v, s->version, len) != 0 ||
-                        s->version[len] != 0)) {
+    if (rc == FL_OK && (!s->loaded || len >= sizeof s->version ||
+                        strncmp(v, s->version, len) != 0 || s->version[len] != 0)) {
         fl_keys_sweep_begin(api->keys);
         rc = fl_api_load_identities(api);
         if (rc == FL_OK) {
             fl_keys_sweep_end(api->keys); /* only after a complete load */
             snprintf(s->version, sizeof s->version, "%.*s", (int)len, v);
+            s->loaded = true;
         }
     }
     fl_arena_close(&a);

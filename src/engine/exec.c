@@ -219,31 +219,32 @@ int fl_engine_start(const fl_engine_t *eng, fl_db_t *db, fl_exec_row_t *e, int64
     return rc;
 }
 
-/* Applies cmd to an execution whose row this transaction has locked already. */
-static int apply_locked(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id,
-                        const fl_cmd_t *cmd, int64_t *result_event)
+/* Applies cmd to execution e, read (and locked) by this transaction. */
+static int apply_row(const fl_engine_t *eng, fl_db_t *db, fl_exec_row_t *e, const fl_cmd_t *cmd,
+                     int64_t *result_event)
+{
+    fl_run_t *run = NULL;
+    int rc = fl_run_load(e->state, &run);
+    if (rc == FL_OK)
+        rc = step_exec(eng, db, e, run, cmd, result_event);
+    fl_run_free(run);
+    return rc;
+}
+
+/* Every state change reads its execution with a row lock (nothing with one SQLite node):
+ * another node may be stepping the same execution, and what is read must not change
+ * before this transaction ends. */
+int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const fl_cmd_t *cmd,
+                    int64_t *result_event)
 {
     fl_arena_t a;
     fl_arena_init(&a);
     fl_exec_row_t e;
-    fl_run_t *run = NULL;
-    int rc = fl_db_exec_get_by_id(db, exec_id, &a, &e);
+    int rc = fl_db_exec_get_locked(db, exec_id, &a, &e);
     if (rc == FL_OK)
-        rc = fl_run_load(e.state, &run);
-    if (rc == FL_OK)
-        rc = step_exec(eng, db, &e, run, cmd, result_event);
-    fl_run_free(run);
+        rc = apply_row(eng, db, &e, cmd, result_event);
     fl_arena_close(&a);
     return rc;
-}
-
-/* Every state change locks its execution row first (a no-op with one node): another node
- * may be stepping the same execution, and what is read below must not change under us. */
-int fl_engine_apply(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, const fl_cmd_t *cmd,
-                    int64_t *result_event)
-{
-    int rc = fl_db_exec_lock(db, exec_id);
-    return rc ? rc : apply_locked(eng, db, exec_id, cmd, result_event);
 }
 
 int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint32_t seq,
@@ -254,10 +255,12 @@ int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint3
     fl_arena_init(&a);
     fl_task_row_t t;
     fl_exec_row_t e;
-    int rc = fl_db_exec_lock(db, exec_id);
-    if (!rc)
+    /* The execution first, locked: the task row read next cannot change under us. */
+    int rc = fl_db_exec_get_locked(db, exec_id, &a, &e);
+    bool exists = rc == FL_OK;
+    if (rc == FL_OK || rc == FL_EEXECUTION_NOT_EXISTS)
         rc = fl_db_task_get(db, exec_id, seq, &a, &t);
-    if (rc == FL_ENOT_FOUND) {
+    if (rc == FL_ENOT_FOUND || (rc == FL_OK && !exists)) {
         /* A valid token whose attempt is gone: its execution was deleted. */
         snprintf(what, what_len, "%u of execution %lld", seq, (long long)exec_id);
         rc = FL_ETASK_ALREADY_COMPLETED;
@@ -271,12 +274,11 @@ int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint3
             *event_id = t.event_id;
             goto out;
         }
-        rc = fl_db_exec_get_by_id(db, exec_id, &a, &e);
-        snprintf(what, what_len, "%s of execution %s", t.step, rc == FL_OK ? e.name : "?");
+        snprintf(what, what_len, "%s of execution %s", t.step, e.name);
         rc = FL_ETASK_ALREADY_COMPLETED;
         goto out;
     }
-    rc = apply_locked(eng, db, exec_id, cmd, event_id);
+    rc = apply_row(eng, db, &e, cmd, event_id);
     if (rc == FL_ETASK_ALREADY_COMPLETED || rc == FL_EEXECUTION_NOT_EXISTS) {
         snprintf(what, what_len, "%s", t.step);
         rc = FL_ETASK_ALREADY_COMPLETED;

@@ -13,6 +13,13 @@
  *
  * Queries are the portable text of query.c with ?N turned into $N, prepared once per
  * connection (again after a reconnect). Results come back as text, bytea decoded here.
+ *
+ * The writer's connection runs in libpq's pipeline mode: statements whose results nobody
+ * reads (the savepoints around each job, inserts, updates) are sent without waiting, and
+ * their results are read at the next query that returns rows or at the COMMIT, which are
+ * the only round trips left (a report costs two reads and the shared commit). A deferred
+ * statement that fails is found late: if its job has ended by then, the whole transaction
+ * is lost and store.c runs the batch again without that job (db->doomed).
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -28,11 +35,22 @@
 /* Serializes migrations of nodes that start together. */
 #define MIGRATE_LOCK_KEY 0x666c6f7764LL
 
+/* A command sent in pipeline mode whose result is not read yet. */
+typedef struct {
+    int job;   /* db->job_no when sent (-1: not a job's) */
+    bool sync; /* a pipeline sync point, not a command */
+} pending_t;
+
 typedef struct {
     fl_db_t base;
     PGconn *conn;
     unsigned gen;                  /* bumped at each reconnect */
     unsigned prepared[Q__COUNT];   /* gen + 1 of the connection q was prepared on, 0 = never */
+    bool pipe;                     /* the writer: pipeline mode */
+    pending_t *pending;
+    int n_pending, cap_pending;
+    int err_job;                   /* job of the first failed command since the last sync */
+    int err_rc;                    /* SQ_LOCKED or SQ_ERROR; 0 = none */
 } pg_db_t;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -108,7 +126,8 @@ static const struct {
 
 /* The queries PostgreSQL says in its own words. */
 static const char *const pg_sql[Q__COUNT] = {
-    [Q_EXEC_LOCK] = "SELECT id FROM executions WHERE id = ?1 FOR UPDATE",
+    [Q_EXEC_LOCK] = "SELECT " EXEC_COLS ", NULL FROM executions e JOIN flows f"
+                    " ON f.id = e.flow_id WHERE e.id = ?1 FOR UPDATE OF e",
     [Q_MSG_READY] = "SELECT id, body, priority, enqueue_ms, visible_ms, expire_ms,"
                     " first_dequeue_ms, dequeue_count, receipt FROM messages"
                     " WHERE account_id = ?1 AND queue = ?2 AND visible_ms <= ?3"
@@ -149,13 +168,110 @@ static void check_conn(pg_db_t *db)
     fl_warn("postgres: connection lost; reconnecting");
     PQreset(db->conn);
     db->gen++;
+    db->n_pending = 0; /* what was in flight died with the connection */
+    db->err_rc = 0;
+    db->err_job = -1;
     if (PQstatus(db->conn) == CONNECTION_OK && db->base.writer)
         PQclear(PQexec(db->conn, "SET " WRITER_LOCK_TIMEOUT));
+}
+
+/* ---- pipeline mode (the writer) ---- */
+
+static void push(pg_db_t *db, bool sync)
+{
+    if (db->n_pending == db->cap_pending) {
+        db->cap_pending = db->cap_pending ? 2 * db->cap_pending : 64;
+        db->pending = xrealloc(db->pending, (size_t)db->cap_pending * sizeof *db->pending);
+    }
+    db->pending[db->n_pending++] = (pending_t){.job = sync ? -1 : db->base.job_no, .sync = sync};
+}
+
+/* Keeps the first failure since the last sync point: later commands were skipped. */
+static void note_error(pg_db_t *db, const PGresult *r, int job)
+{
+    if (db->err_rc)
+        return;
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    db->err_rc = state && strcmp(state, "23505") == 0 ? SQ_CONFLICT
+                 : lock_state(r)                       ? SQ_LOCKED
+                                                       : SQ_ERROR;
+    db->err_job = job;
+    if (db->err_rc == SQ_ERROR)
+        fl_error("postgres: %s", PQresultErrorMessage(r));
+}
+
+/* Reads the results of every pending command, in order. */
+static void drain(pg_db_t *db)
+{
+    for (int i = 0; i < db->n_pending; i++) {
+        PGresult *r;
+        if (db->pending[i].sync) {
+            PQclear(PQgetResult(db->conn)); /* PGRES_PIPELINE_SYNC */
+            continue;
+        }
+        while ((r = PQgetResult(db->conn))) {
+            if (PQresultStatus(r) == PGRES_FATAL_ERROR)
+                note_error(db, r, db->pending[i].job);
+            PQclear(r);
+        }
+    }
+    db->n_pending = 0;
+}
+
+/* Ends the pipeline's current stretch: after a failure, commands up to here were skipped. */
+static void sync_all(pg_db_t *db)
+{
+    if (PQpipelineSync(db->conn))
+        push(db, true);
+    drain(db);
+}
+
+/* Returns the failure found since the last sync (0 when none) and forgets it; a failure of
+ * an earlier job than the one running dooms the transaction (store.c reruns the batch). */
+static int take_error(pg_db_t *db)
+{
+    int rc = db->err_rc;
+    if (rc && db->err_job != db->base.job_no) {
+        db->base.doomed = true;
+        db->base.doomed_job = db->err_job;
+    }
+    db->err_rc = 0;
+    db->err_job = -1;
+    return rc;
+}
+
+static bool in_pipeline(pg_db_t *db)
+{
+    if (!db->pipe || PQstatus(db->conn) != CONNECTION_OK)
+        return false;
+    if (PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(db->conn))
+        return false;
+    return true;
+}
+
+/* The transaction frame in pipeline mode: sent at once, read at the next round trip. */
+static int pipe_exec(pg_db_t *db, const char *sql)
+{
+    bool commit = strcmp(sql, "COMMIT") == 0, rollback = strcmp(sql, "ROLLBACK") == 0;
+    if (!PQsendQueryParams(db->conn, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+        fl_error("postgres: %s: %s", sql, PQerrorMessage(db->conn));
+        check_conn(db);
+        return SQ_ERROR;
+    }
+    push(db, false);
+    if (!commit && !rollback)
+        return FL_OK;
+    sync_all(db);
+    int rc = take_error(db);
+    check_conn(db);
+    return rollback ? FL_OK : rc;
 }
 
 static int pg_exec(fl_db_t *base, const char *sql)
 {
     pg_db_t *db = (pg_db_t *)base;
+    if (in_pipeline(db))
+        return pipe_exec(db, sql);
     PGresult *res = PQexec(db->conn, sql);
     ExecStatusType st = PQresultStatus(res);
     int rc = FL_OK;
@@ -175,6 +291,7 @@ static void pg_close(fl_db_t *base)
     if (!db)
         return;
     PQfinish(db->conn);
+    free(db->pending);
     free(db);
 }
 
@@ -184,6 +301,7 @@ static fl_db_t *pg_open(fl_store_t *st, bool writer)
     db->base.ops = &fl_pg_ops;
     db->base.store = st;
     db->base.writer = writer;
+    db->err_job = -1;
     db->conn = PQconnectdb(st->target);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         fl_error("postgres: cannot connect: %s", PQerrorMessage(db->conn));
@@ -199,8 +317,11 @@ static fl_db_t *pg_open(fl_store_t *st, bool writer)
         pg_close(&db->base);
         return NULL;
     }
+    db->pipe = writer; /* entered at the first transaction (migrations run before) */
     return &db->base;
 }
+
+static int migrate(pg_db_t *db, int *from, int *to);
 
 /* Returns one integer of a one-row query, or -1 (logged). */
 static long long query_int(pg_db_t *db, const char *sql)
@@ -218,6 +339,17 @@ static long long query_int(pg_db_t *db, const char *sql)
 static int pg_migrate(fl_db_t *base, int *from, int *to)
 {
     pg_db_t *db = (pg_db_t *)base;
+    FL_ASSERT(PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF);
+    bool pipe = db->pipe;
+    db->pipe = false;
+    int rc = migrate(db, from, to);
+    db->pipe = pipe;
+    return rc;
+}
+
+static int migrate(pg_db_t *db, int *from, int *to)
+{
+    fl_db_t *base = &db->base;
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%lld)", MIGRATE_LOCK_KEY);
     if (query_int(db, sql) < 0 && PQstatus(db->conn) != CONNECTION_OK)
@@ -290,6 +422,19 @@ static int server_prepare(pg_db_t *db, int q, int n_params)
     char name[16];
     snprintf(name, sizeof name, "q%d", q);
     char *text = pg_text(q);
+    if (PQpipelineStatus(db->conn) != PQ_PIPELINE_OFF) {
+        /* Sent with what follows; a failure shows up as the statement's own. */
+        int sent = PQsendPrepare(db->conn, name, text, n_params, NULL);
+        if (sent)
+            push(db, false);
+        else
+            fl_error("postgres: prepare %s: %s", text, PQerrorMessage(db->conn));
+        free(text);
+        if (!sent)
+            return FL_EINTERNAL;
+        db->prepared[q] = db->gen + 1;
+        return FL_OK;
+    }
     PGresult *res = PQprepare(db->conn, name, text, n_params, NULL);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
@@ -304,37 +449,35 @@ static int server_prepare(pg_db_t *db, int q, int n_params)
     return FL_OK;
 }
 
-static int pg_step(fl_stmt_t *s)
-{
-    pg_db_t *db = (pg_db_t *)s->db;
-    if (s->row++ > 0) /* later steps walk the fetched rows */
-        return s->row - 1 < s->n_rows ? SQ_ROW : SQ_DONE;
-    if (PQstatus(db->conn) != CONNECTION_OK)
-        check_conn(db);
-    if (server_prepare(db, s->q, s->n_params))
-        return SQ_ERROR;
+typedef struct {
     const char *values[SQ_MAX_PARAMS];
     int lengths[SQ_MAX_PARAMS], formats[SQ_MAX_PARAMS];
     char ints[SQ_MAX_PARAMS][24];
+} params_t;
+
+static void build_params(const fl_stmt_t *s, params_t *p)
+{
     for (int i = 0; i < s->n_params; i++) {
-        const sq_param_t *p = &s->p[i];
-        values[i] = NULL;
-        lengths[i] = 0;
-        formats[i] = 0;
-        if (p->type == SQ_INT) {
-            snprintf(ints[i], sizeof ints[i], "%lld", (long long)p->i);
-            values[i] = ints[i];
-        } else if (p->type == SQ_TEXT) {
-            values[i] = p->p;
-        } else if (p->type == SQ_BLOB) {
-            values[i] = p->len ? p->p : "";
-            lengths[i] = (int)p->len;
-            formats[i] = 1;
+        const sq_param_t *v = &s->p[i];
+        p->values[i] = NULL;
+        p->lengths[i] = 0;
+        p->formats[i] = 0;
+        if (v->type == SQ_INT) {
+            snprintf(p->ints[i], sizeof p->ints[i], "%lld", (long long)v->i);
+            p->values[i] = p->ints[i];
+        } else if (v->type == SQ_TEXT) {
+            p->values[i] = v->p;
+        } else if (v->type == SQ_BLOB) {
+            p->values[i] = v->len ? v->p : "";
+            p->lengths[i] = (int)v->len;
+            p->formats[i] = 1;
         }
     }
-    char name[16];
-    snprintf(name, sizeof name, "q%d", s->q);
-    PGresult *res = PQexecPrepared(db->conn, name, s->n_params, values, lengths, formats, 0);
+}
+
+/* Classifies a finished statement's result (kept in s->h for the column reads). */
+static int result(pg_db_t *db, fl_stmt_t *s, PGresult *res)
+{
     s->h = res;
     switch (PQresultStatus(res)) {
     case PGRES_TUPLES_OK:
@@ -354,6 +497,69 @@ static int pg_step(fl_stmt_t *s)
         return SQ_ERROR;
     }
     }
+}
+
+/* Sends s in pipeline mode; with wait, reads everything pending and then its result. */
+static int pipe_step(pg_db_t *db, fl_stmt_t *s, const params_t *p, const char *name, bool wait)
+{
+    if (!PQsendQueryPrepared(db->conn, name, s->n_params, p->values, p->lengths, p->formats,
+                             0)) {
+        fl_error("postgres: query %d: %s", s->q, PQerrorMessage(db->conn));
+        check_conn(db);
+        return SQ_ERROR;
+    }
+    if (!wait) {
+        push(db, false);
+        return SQ_DONE;
+    }
+    PQsendFlushRequest(db->conn);
+    PQflush(db->conn);
+    drain(db);
+    PGresult *res = PQgetResult(db->conn);
+    for (PGresult *r; (r = PQgetResult(db->conn));) /* the end of this command's results */
+        PQclear(r);
+    if (!db->err_rc && PQresultStatus(res) == PGRES_FATAL_ERROR)
+        note_error(db, res, db->base.job_no);
+    if (db->err_rc) {
+        /* This statement or an earlier one failed: end the aborted stretch. */
+        PQclear(res);
+        sync_all(db);
+        int rc = take_error(db);
+        check_conn(db);
+        return rc;
+    }
+    return result(db, s, res);
+}
+
+static int pg_exec_stmt(fl_stmt_t *s, bool wait)
+{
+    pg_db_t *db = (pg_db_t *)s->db;
+    if (PQstatus(db->conn) != CONNECTION_OK)
+        check_conn(db);
+    if (server_prepare(db, s->q, s->n_params))
+        return SQ_ERROR;
+    params_t p;
+    build_params(s, &p);
+    char name[16];
+    snprintf(name, sizeof name, "q%d", s->q);
+    if (in_pipeline(db))
+        return pipe_step(db, s, &p, name, wait);
+    PGresult *res = PQexecPrepared(db->conn, name, s->n_params, p.values, p.lengths, p.formats, 0);
+    return result(db, s, res);
+}
+
+static int pg_step(fl_stmt_t *s)
+{
+    if (s->row++ > 0) /* later steps walk the fetched rows */
+        return s->row - 1 < s->n_rows ? SQ_ROW : SQ_DONE;
+    return pg_exec_stmt(s, true);
+}
+
+/* A statement nobody reads the outcome of: in pipeline mode it is only sent. */
+static int pg_run(fl_stmt_t *s)
+{
+    s->row = 1;
+    return pg_exec_stmt(s, false);
 }
 
 static void pg_reset(fl_stmt_t *s)
@@ -416,4 +622,5 @@ const fl_store_ops_t fl_pg_ops = {
     .col_int = pg_col_int,
     .col_bytes = pg_col_bytes,
     .changes = pg_changes,
+    .run = pg_run,
 };

@@ -19,15 +19,6 @@
 /* Statements                                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
-#define FLOW_COLS                                                                              \
-    "f.id, f.account_id, f.name, f.uuid, f.def_id, f.description, f.type, f.role_arn, f.mode," \
-    " f.environment, f.created_ms, f.modified_ms"
-#define EXEC_COLS                                                                              \
-    "e.id, e.flow_id, f.name, e.name, e.status, e.def_id, e.input, e.output, e.error_code,"    \
-    " e.error_message, e.started_ms, e.stopped_ms, e.state, f.account_id, e.parent_token"
-
-
-
 const char *const fl_sql_text[Q__COUNT] = {
     [Q_META_GET] = "SELECT v FROM meta WHERE k = ?1",
     [Q_META_PUT] = "INSERT INTO meta(k, v) VALUES(?1, ?2) ON CONFLICT(k) DO UPDATE SET v = ?2",
@@ -141,7 +132,8 @@ const char *const fl_sql_text[Q__COUNT] = {
                     " AND (substr(e.name, 1, length(?4)) = ?4 OR ?4 IS NULL)"
                     " AND (e.started_ms >= ?5 OR ?5 = 0) AND (e.started_ms <= ?6 OR ?6 = 0)"
                     " ORDER BY e.id LIMIT ?7",
-    [Q_EXEC_LOCK] = "SELECT id FROM executions WHERE id = ?1",
+    [Q_EXEC_LOCK] = "SELECT " EXEC_COLS ", NULL FROM executions e JOIN flows f ON"
+                    " f.id = e.flow_id WHERE e.id = ?1",
     [Q_EVENT_INSERT] = "INSERT INTO events(exec_id, event_id, type, step, sched_id, time_ms,"
                        " detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [Q_EVENT_LIST] = "SELECT event_id, sched_id, type, step, time_ms, detail FROM events"
@@ -702,13 +694,11 @@ int fl_db_exec_get_by_id(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *
     return exec_one(s, a, out);
 }
 
-int fl_db_exec_lock(fl_db_t *db, int64_t id)
+int fl_db_exec_get_locked(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *out)
 {
     PREP(db, Q_EXEC_LOCK);
     sq_int(s, 1, id);
-    int rc = sq_step(s);
-    sq_reset(s);
-    return rc == SQ_ROW || rc == SQ_DONE ? FL_OK : FL_EINTERNAL;
+    return exec_one(s, a, out);
 }
 
 int fl_db_exec_list(fl_db_t *db, const fl_exec_query_t *q, fl_arena_t *a, fl_exec_row_t **rows,

@@ -141,7 +141,22 @@ void sq_reset(fl_stmt_t *s)
 
 int sq_run(fl_stmt_t *s)
 {
-    int rc = sq_step(s);
+    fl_db_t *db = s->db;
+    int rc;
+    if (!db->ops->run) {
+        rc = sq_step(s);
+    } else if (fl_store_fault_hit(db)) {
+        fl_warn("store: injected fault at query %d", s->q);
+        db->failed = true;
+        rc = SQ_ERROR;
+    } else {
+        s->running = true;
+        rc = db->ops->run(s);
+        if (rc == SQ_LOCKED || rc == SQ_ERROR) {
+            db->failed = true;
+            db->locked |= rc == SQ_LOCKED;
+        }
+    }
     sq_reset(s);
     return rc == SQ_DONE || rc == SQ_ROW ? FL_OK : FL_EINTERNAL;
 }
@@ -193,18 +208,23 @@ static int frame(fl_db_t *db, const char *sql)
 }
 
 /* Runs one batch in one transaction and sets every job's rc. Returns whether the commit
- * inserted timer/outbox rows. */
-static bool run_batch(fl_store_t *st, struct job *batch)
+ * inserted timer/outbox rows. When a deferred write of one job failed after that job had
+ * ended (db->doomed), nothing commits: *culprit is that job's index, for a run without it. */
+static bool run_batch(fl_store_t *st, struct job *batch, int *culprit)
 {
     fl_db_t *db = st->writer;
     bool kicked = false;
+    *culprit = -1;
+    db->doomed = false;
     int crc = frame(db, db->ops->begin_sql);
-    for (struct job *j = batch; j; j = j->next) {
+    int no = 0;
+    for (struct job *j = batch; j; j = j->next, no++) {
         if (crc) {
             j->rc = FL_EINTERNAL;
             continue;
         }
         db->kicked = db->failed = db->locked = false;
+        db->job_no = no;
         if (frame(db, "SAVEPOINT job")) {
             j->rc = FL_EINTERNAL;
             continue;
@@ -221,10 +241,21 @@ static bool run_batch(fl_store_t *st, struct job *batch)
             kicked = true;
         }
         frame(db, "RELEASE SAVEPOINT job");
+        if (db->doomed)
+            break;
     }
-    if (!crc && (fl_store_fault_hit(db) || frame(db, "COMMIT"))) {
+    db->job_no = -1; /* the COMMIT's own failure belongs to no job */
+    if (!crc && !db->doomed && (fl_store_fault_hit(db) || frame(db, "COMMIT")) && !db->doomed) {
         fl_error("store: group commit failed; rolling back the batch");
         crc = FL_EINTERNAL;
+    }
+    if (db->doomed) {
+        fl_warn("store: a write of job %d failed late; running its batch again without it",
+                db->doomed_job);
+        *culprit = db->doomed_job;
+        frame(db, "ROLLBACK");
+        db->doomed = false;
+        return false;
     }
     if (crc) {
         frame(db, "ROLLBACK");
@@ -257,7 +288,23 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&st->mu);
 
-        if (run_batch(st, batch) && st->on_commit)
+        bool kicked;
+        int culprit;
+        while (!(kicked = run_batch(st, batch, &culprit)) && culprit >= 0) {
+            /* Fail the job whose write failed; run the others again. */
+            struct job **pp = &batch;
+            for (int k = 0; *pp && k < culprit; k++)
+                pp = &(*pp)->next;
+            if (!*pp)
+                break;
+            struct job *bad = *pp;
+            *pp = bad->next;
+            bad->rc = FL_EINTERNAL;
+            sem_post(&bad->done);
+            if (!batch)
+                break;
+        }
+        if (kicked && st->on_commit)
             st->on_commit(st->on_commit_arg);
 
         /* Wake each caller on its own semaphore (a broadcast would wake every waiting

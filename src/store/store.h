@@ -246,9 +246,9 @@ int fl_db_exec_update(fl_db_t *db, const fl_exec_row_t *e);
 int fl_db_exec_get(fl_db_t *db, int64_t flow_id, const char *name, bool with_def, fl_arena_t *a,
                    fl_exec_row_t *out /* OUT */);
 int fl_db_exec_get_by_id(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *out /* OUT */);
-/* In a write job: locks the execution row until the transaction ends (several nodes), before
- * its state is read. A missing row is not an error (the read that follows tells). */
-int fl_db_exec_lock(fl_db_t *db, int64_t id);
+/* In a write job: reads the execution and locks its row until the transaction ends (shared
+ * stores; other nodes' changes of it wait). FL_EEXECUTION_NOT_EXISTS when absent. */
+int fl_db_exec_get_locked(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *out /* OUT */);
 
 typedef struct {
     int64_t flow_id;

@@ -37,6 +37,14 @@ enum {
     Q__COUNT
 };
 
+/* Columns of the flow and execution rows, in the order query.c reads them. */
+#define FLOW_COLS                                                                              \
+    "f.id, f.account_id, f.name, f.uuid, f.def_id, f.description, f.type, f.role_arn, f.mode," \
+    " f.environment, f.created_ms, f.modified_ms"
+#define EXEC_COLS                                                                              \
+    "e.id, e.flow_id, f.name, e.name, e.status, e.def_id, e.input, e.output, e.error_code,"    \
+    " e.error_message, e.started_ms, e.stopped_ms, e.state, f.account_id, e.parent_token"
+
 extern const char *const fl_sql_text[Q__COUNT];
 
 /* Results of sq_step(). */
@@ -76,6 +84,12 @@ struct fl_db {
     bool kicked;   /* the current write job inserted timer/outbox rows */
     bool failed;   /* a statement of the current write job failed */
     bool locked;   /* ... and the failure was a lock wait that timed out or a deadlock */
+    int job_no;    /* index in its batch of the job the writer is running */
+    /* Set by a driver that defers writes (PostgreSQL's pipeline): a deferred statement of
+     * job doomed_job failed after that job had ended, so the whole transaction is lost;
+     * the writer rolls it back and runs the batch again without that job. */
+    bool doomed;
+    int doomed_job;
     fl_db_t *next_reader; /* in the store's idle list */
     fl_stmt_t *stmt[Q__COUNT];
 };
@@ -107,6 +121,9 @@ typedef struct fl_store_ops {
     const char *(*col_bytes)(fl_stmt_t *s, int col, size_t *len /* OUT */);
     /* Rows changed by the last statement s ran. */
     int64_t (*changes)(fl_stmt_t *s);
+    /* Optional: runs a statement whose rows and counts nobody reads; a driver may send it
+     * and learn its outcome later (then failures set doomed). NULL = step. */
+    int (*run)(fl_stmt_t *s);
     /* Background work of the backend (the SQLite checkpointer), started after open. */
     void (*start)(fl_store_t *st);
     void (*stop)(fl_store_t *st);
