@@ -102,6 +102,8 @@ clean:
 # Crash-consistency harness (tests/crash/crash.js): CRASH_SECONDS of mixed load while flowd is
 # SIGKILLed and restarted every 0.3-2 s, then every acknowledged write is checked.
 # CRASH_ARGS passes more options (--concurrency, --kill-min-ms, --kill-max-ms, --seed, --data).
+# With FLOWD_TEST_PG set it runs on PostgreSQL; CRASH_ARGS="--nodes 3" then runs three nodes
+# on one database, a random one killed and restarted each time.
 CRASH_SECONDS ?= 600
 crash: all
 	@[ -d tests/e2e/node_modules ] || (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
@@ -113,15 +115,25 @@ crash: all
 # Benchmarks (bench/README.md): every named scenario against a fresh flowd, one result line
 # each, figures in bench/results.json. BENCH_N, BENCH_C, BENCH_WAITING, BENCH_SKIP_1M=1,
 # BENCH_MIXED_SECS and BENCH_SCENARIOS tune it. bench-smoke runs them all with small sizes
-# (under a minute, no timing assertions) and exits non-zero on any error or failed check.
+# (no timing assertions) and exits non-zero on any error or failed check; with FLOWD_TEST_PG
+# set it also runs them on PostgreSQL with two nodes. bench-pg runs the scenarios on
+# PostgreSQL with one node, then two (FLOWD_TEST_PG, or a scratch cluster of its own),
+# figures in bench/results-pg-1n.json and bench/results-pg-2n.json.
 BENCH_BINS = FLOWD=$(BUILD)/flowd CBBENCH=$(BUILD)/bench/cbbench BASELINE=$(BUILD)/bench/baseline
 
 bench: all
 	@$(MAKE) --no-print-directory -C bench BUILD=$(abspath $(BUILD))/bench all
 	@$(BENCH_BINS) bench/bench.sh
 
+bench-pg: all
+	@$(MAKE) --no-print-directory -C bench BUILD=$(abspath $(BUILD))/bench all
+	@$(BENCH_BINS) bench/bench-pg.sh
+
 bench-smoke: all
 	@$(MAKE) --no-print-directory -C bench BUILD=$(abspath $(BUILD))/bench all
-	@$(BENCH_BINS) BENCH_SMOKE=1 bench/bench.sh
+	@rc=0; $(BENCH_BINS) BENCH_SMOKE=1 bench/bench.sh || rc=1; \
+	if [ -n "$$FLOWD_TEST_PG" ]; then \
+	    $(BENCH_BINS) BENCH_SMOKE=1 BENCH_PG="$$FLOWD_TEST_PG" BENCH_NODES=2 bench/bench.sh || rc=1; \
+	fi; exit $$rc
 
-.PHONY: bench bench-smoke
+.PHONY: bench bench-pg bench-smoke

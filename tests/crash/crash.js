@@ -27,11 +27,29 @@
 //   flowd never exits by itself.
 // Prints the counts and a final line "RESULT {json}"; exits 1 on any violation.
 //
+// Several nodes (PostgreSQL): with --pg URL (a libpq URL; FLOWD_TEST_PG is the default) the
+// harness creates a fresh schema in that database and runs flowd on it (--store), with a
+// config file whose dispatch.timeout_ms is 3000, so an outbox claim's lease is 3 + 15 = 18 s
+// (a timer claim's is 10 s). --nodes N (default 1; more than 1 needs --pg) starts N nodes on
+// that schema, each with its own data directory (DIR/flowd-<i>, so its own node id); every
+// client call goes to the next live node in turn (a call without a reply goes to the next).
+// Each kill cycle SIGKILLs one node chosen at random and starts it again on its data
+// directory (same node id: it takes back its claims) while the others stay up. For the last
+// 4 s of the load the killer rests, and one node is killed (the worker holding back its
+// replies for up to 1.5 s meanwhile, so that the node dies holding the claims of dispatches
+// it was sending) and stays down through the settle phase: the others must take over its
+// claims when their leases end, so the settle phase lasts at least the outbox lease plus
+// 15 s; checked: none of its claimed rows is left after settling (sent or fired by another
+// node, or dropped with its ended execution). That node is started again before the checks.
+// The schema is dropped after a clean run and kept (its name printed) after a violation.
+//
 // Usage: node tests/crash/crash.js [--seconds 20] [--concurrency 16] [--kill-min-ms 300]
 //        [--kill-max-ms 2000] [--data DIR] [--flowd build/flowd] [--seed N] [--settle-seconds 40]
-//        [--quiet]
+//        [--nodes N] [--pg URL] [--quiet]
+// e.g.   node tests/crash/crash.js --nodes 3 --pg "$FLOWD_TEST_PG" --seconds 60
 // The fnf SDK and the e2e helpers come from tests/e2e (run `npm ci` there, or `make test`).
 
+const { execFile, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -43,7 +61,8 @@ const E2E = path.join(REPO, 'tests', 'e2e');
 
 function parseArgs(argv) {
   const o = { seconds: 20, concurrency: 16, killMinMs: 300, killMaxMs: 2000, data: null,
-    flowd: path.join(REPO, 'build', 'flowd'), seed: null, settleSeconds: 40, quiet: false };
+    flowd: path.join(REPO, 'build', 'flowd'), seed: null, settleSeconds: 40, quiet: false,
+    nodes: 1, pg: process.env.FLOWD_TEST_PG || '' };
   const num = (k, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${k} needs a number, got ${v}`);
@@ -63,6 +82,8 @@ function parseArgs(argv) {
       case 'flowd': o.flowd = path.resolve(val()); break;
       case 'seed': o.seed = Math.floor(num(key, val())); break;
       case 'settle-seconds': o.settleSeconds = num(key, val()); break;
+      case 'nodes': o.nodes = Math.max(1, Math.floor(num(key, val()))); break;
+      case 'pg': o.pg = val(); break;
       case 'quiet': o.quiet = true; break;
       case 'help': case 'h':
         console.log(fs.readFileSync(__filename, 'utf8').split('\n\n')[0]);
@@ -72,6 +93,7 @@ function parseArgs(argv) {
     }
   }
   if (o.killMaxMs < o.killMinMs) o.killMaxMs = o.killMinMs;
+  if (o.nodes > 1 && !o.pg) throw new Error('--nodes above 1 needs --pg URL (or FLOWD_TEST_PG)');
   if (o.seed === null) o.seed = (Date.now() ^ (process.pid << 8)) >>> 0;
   return o;
 }
@@ -121,8 +143,6 @@ function parseDetail(ev) {
 // ---- state ----
 
 const work = opts.data || fs.mkdtempSync(path.join(os.tmpdir(), 'flowd-crash-'));
-const dataDir = path.join(work, 'flowd');
-fs.mkdirSync(dataDir, { recursive: true });
 const ackLog = fs.openSync(path.join(work, 'acks.jsonl'), 'a');
 
 const stats = { crashes: 0, startFailures: 0, requests: 0, acks: 0, unknown: 0, starts: 0,
@@ -141,89 +161,145 @@ function logAck(action, params, reply) {
   fs.writeSync(ackLog, JSON.stringify({ t: Date.now(), action, params, reply }) + '\n');
 }
 
-// ---- flowd under a killer ----
+// ---- PostgreSQL: one fresh schema for all nodes ----
 
-const srv = new Flowd({ dataDir });
-let client = null;          // V1 client of the current process
-let up = false;
+const OUTBOX_LEASE_MS = 3000 + 15000; // dispatch.timeout_ms below + flowd's margin
+const TIMER_LEASE_MS = 10000;
+const pg = { schema: null, url: null, config: null };
+
+function psql(sql) {
+  execFileSync('psql',
+    [opts.pg, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', `SET client_min_messages = warning; ${sql}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+if (opts.pg) {
+  pg.schema = `crash_${process.pid}_${(opts.seed % 1e6).toString(36)}`;
+  psql(`CREATE SCHEMA ${pg.schema}`);
+  pg.url = `${opts.pg}${opts.pg.includes('?') ? '&' : '?'}options=-csearch_path%3D${pg.schema}`;
+  pg.config = path.join(work, 'flowd.json');
+  fs.writeFileSync(pg.config, JSON.stringify({ dispatch: { timeout_ms: 3000 } }));
+}
+
+// ---- flowd nodes under a killer ----
+
+// One node: its process (Flowd), its V1 client, whether it is up, and the write requests
+// sent to it and not answered yet.
+const nodes = [];
+for (let i = 0; i < opts.nodes; i++) {
+  const dataDir = path.join(work, opts.nodes > 1 ? `flowd-${i}` : 'flowd');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const args = pg.url ? ['--store', pg.url, '--config', pg.config] : [];
+  nodes.push({ i, srv: new Flowd({ dataDir, args }), client: null, up: false, killingUs: false,
+    inflight: 0, kills: 0 });
+}
 let upWaiters = [];
-let killingUs = false;      // set while the killer kills (an exit then is expected)
 let killing = true;
-let inflight = 0;           // write requests sent and not answered yet
+let rr = 0;                 // round-robin position of the next call
+let parked = null;          // the node left down through the settle phase (several nodes)
+let killerPromise = null;
+let dispatchHold = null;    // while set, the worker answers dispatches only once it resolves
+// With several nodes, the last this many ms of the load run without the killer; one node is
+// killed at their start and stays down.
+const PARK_BEFORE_END_MS = 4000;
 
-function watchExit() {
-  const child = srv.child;
-  srv.exited.then((info) => {
-    if (srv.child !== child) return;
-    if (!killingUs) {
-      violation('server', `flowd exited by itself: ${JSON.stringify(info)}`,
-        { stderr: srv.stderr.slice(-2000) });
+function watchExit(node) {
+  const child = node.srv.child;
+  node.srv.exited.then((info) => {
+    if (node.srv.child !== child) return;
+    if (!node.killingUs) {
+      violation('server', `flowd (node ${node.i}) exited by itself: ${JSON.stringify(info)}`,
+        { stderr: node.srv.stderr.slice(-2000) });
     }
-    up = false;
+    node.up = false;
   });
 }
 
-async function startServer() {
+async function startServer(node) {
   for (let i = 0; ; i++) {
     try {
-      await srv.start();
+      await node.srv.start();
       break;
     } catch (e) {
       stats.startFailures++;
       if (i >= 4) {
-        violation('server', `flowd does not start on the crashed data dir: ${e.message}`);
+        violation('server', `flowd (node ${node.i}) does not start on the crashed data dir: ` +
+          e.message);
         throw e;
       }
       await sleep(200);
     }
   }
-  killingUs = false;
-  client = clients.v1(srv);
-  up = true;
-  watchExit();
+  node.killingUs = false;
+  node.client = clients.v1(node.srv);
+  node.up = true;
+  watchExit(node);
   const w = upWaiters;
   upWaiters = [];
   for (const r of w) r();
 }
 
+const anyUp = () => nodes.some((n) => n.up);
+
 function waitUp(timeoutMs = 15000) {
-  if (up) return Promise.resolve(true);
+  if (anyUp()) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), timeoutMs);
     upWaiters.push(() => { clearTimeout(t); resolve(true); });
   });
 }
 
+// The next node that is up, round-robin (null when none is).
+function nextNode() {
+  for (let k = 0; k < nodes.length; k++) {
+    const n = nodes[rr++ % nodes.length];
+    if (n.up) return n;
+  }
+  return null;
+}
+
+// SIGKILLs a node (its replies in flight are lost).
+async function killNode(node) {
+  node.killingUs = true;
+  node.up = false;
+  const info = await node.srv.kill();
+  if (info && info.signal !== 'SIGKILL') {
+    violation('server', `flowd (node ${node.i}) had exited before the kill: ` +
+      JSON.stringify(info));
+  }
+  stats.crashes++;
+  node.kills++;
+  node.srv.stdout = node.srv.stdout.slice(-4096);
+}
+
 async function killer() {
   while (killing) {
     await sleep(randInt(opts.killMinMs, opts.killMaxMs));
     if (!killing) break;
-    // Prefer a moment with a write in flight (at most 100 ms more), so that some replies
-    // are lost; then a random extra 0-3 ms lands the kill anywhere inside the request.
-    for (let i = 0; i < 100 && inflight === 0; i++) await sleep(1);
+    const victim = nodes[Math.floor(rand() * nodes.length)];
+    // Prefer a moment with a write in flight to the victim (at most 100 ms more), so that
+    // some replies are lost; then a random extra 0-3 ms lands the kill anywhere inside the
+    // request.
+    for (let i = 0; i < 100 && victim.inflight === 0; i++) await sleep(1);
     if (rand() < 0.5) await sleep(randInt(0, 3));
-    killingUs = true;
-    up = false;
-    const info = await srv.kill();
-    if (info && info.signal !== 'SIGKILL') {
-      violation('server', `flowd had exited before the kill: ${JSON.stringify(info)}`);
-    }
-    stats.crashes++;
-    srv.stdout = srv.stdout.slice(-4096);
-    await startServer();
+    await killNode(victim);
+    await startServer(victim);
   }
 }
 
-// One API call through the current client. Resolves {ok, res} (acknowledged), {code, status,
-// data} (an error reply) or {unknown: true, err} (no reply: may or may not have happened).
+// One API call through the next node's client. Resolves {ok, res} (acknowledged), {code,
+// status, data} (an error reply) or {unknown: true, err} (no reply: may or may not have
+// happened).
 const METHOD = { reportTaskSucceeded: 'POST', reportTaskFailed: 'POST', stopExecution: 'POST',
   startExecution: 'POST', createFlow: 'POST' };
 async function call(method, params, action) {
   if (!(await waitUp())) return { unknown: true, err: new Error('flowd not up') };
-  const c = client;
+  const node = nextNode();
+  if (!node) return { unknown: true, err: new Error('flowd not up') };
+  const c = node.client;
   stats.requests++;
   const write = METHOD[method] === 'POST';
-  if (write) inflight++;
+  if (write) node.inflight++;
   try {
     const res = method === 'raw'
       ? await c.request(action, params, { method: 'GET', timeout: 8000 })
@@ -237,7 +313,7 @@ async function call(method, params, action) {
     stats.unknown++;
     return { unknown: true, err: e };
   } finally {
-    if (write) inflight--;
+    if (write) node.inflight--;
   }
 }
 
@@ -552,7 +628,11 @@ async function actor() {
 // ---- settle ----
 
 async function settle() {
-  const deadline = Date.now() + opts.settleSeconds * 1000;
+  // A node left down keeps its claims until their leases end: an outbox row it was sending
+  // is sent by another node only then (a timer's lease is shorter).
+  const settleMs = Math.max(opts.settleSeconds * 1000,
+    parked ? Math.max(OUTBOX_LEASE_MS, TIMER_LEASE_MS) + 15000 : 0);
+  const deadline = Date.now() + settleMs;
   const pending = new Set([...execs.values()].filter((e) => e.startTried && !e.done));
   let round = 0;
   while (pending.size && Date.now() < deadline) {
@@ -594,7 +674,7 @@ async function settle() {
       waiting = (w.res.Tasks || []).map((t) => ({ step: t.StepName, attempt: t.Attempt,
         tokenSeenByWorker: ex.tokens.has(t.TaskToken), waitingSince: t.WaitingSince }));
     }
-    violation('settle', `${ex.name} (${ex.kind}) still Running ${opts.settleSeconds} s after ` +
+    violation('settle', `${ex.name} (${ex.kind}) still Running ${settleMs / 1000} s after ` +
       'killing stopped (lost timer or dispatch?)', { waiting, tokens: ex.tokens.size });
     ex.stuck = true;
     const params = { FlowName: ex.flow, ExecutionName: ex.name, Error: 'SettleStop',
@@ -786,15 +866,80 @@ async function checkExec(ex) {
 
 // ---- main ----
 
+// The lines of a query's result (psql, unaligned: fields split at '|').
+function pgLines(sql) {
+  return new Promise((resolve, reject) => {
+    execFile('psql', [opts.pg, '-qAtX', '-c', sql],
+      (err, stdout, stderr) => (err ? reject(new Error(`psql: ${stderr || err.message}`))
+        : resolve(stdout.split('\n').filter(Boolean))));
+  });
+}
+
+// The live outbox and timer claims of a node (PostgreSQL): [{table, id}].
+async function claimsOf(node) {
+  const id = fs.readFileSync(path.join(node.srv.dataDir, 'node-id'), 'utf8').trim();
+  const now = Date.now();
+  const lines = await pgLines(`SELECT 'outbox', id FROM ${pg.schema}.outbox WHERE owner = ` +
+    `'${id}' AND lease_ms > ${now} UNION ALL SELECT 'timers', id FROM ${pg.schema}.timers ` +
+    `WHERE owner = '${id}' AND lease_ms > ${now}`);
+  return lines.map((l) => {
+    const [table, rid] = l.split('|');
+    return { table, id: Number(rid) };
+  });
+}
+
+// Which of the claimed rows still exist.
+async function claimsLeft(claims) {
+  if (!claims.length) return [];
+  const ids = (t) => [0, ...claims.filter((c) => c.table === t).map((c) => c.id)].join(',');
+  return pgLines(`SELECT 'outbox', id FROM ${pg.schema}.outbox WHERE id IN (${ids('outbox')}) ` +
+    `UNION ALL SELECT 'timers', id FROM ${pg.schema}.timers WHERE id IN (${ids('timers')})`);
+}
+
+// Several nodes: stops the killer, then (the load going on) kills one node and leaves it
+// down. Meanwhile the worker holds its replies (at most 1.5 s at a time, well inside the
+// dispatch timeout), so the node dies holding the claims of the dispatches it was sending
+// (when it gets any within two such holds). Resolves the claims it held.
+async function park() {
+  killing = false;
+  await killerPromise;
+  parked = nodes[Math.floor(rand() * nodes.length)];
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let release;
+    dispatchHold = new Promise((r) => { release = r; });
+    const until = Date.now() + 1500;
+    let holds = false;
+    while (!holds && Date.now() < until) {
+      holds = (await claimsOf(parked)).some((c) => c.table === 'outbox');
+      if (!holds) await sleep(10);
+    }
+    if (holds || attempt === 1) await killNode(parked);
+    dispatchHold = null;
+    release();
+    if (holds) break;
+    await sleep(200); // the held replies go out before holding again
+  }
+  if (parked.up) await killNode(parked);
+  const claims = await claimsOf(parked);
+  log(`node ${parked.i} killed and left down, holding ${claims.length} claims ` +
+    `${JSON.stringify(claims)}`);
+  return claims;
+}
+
 async function main() {
   log(`seed ${opts.seed}; ${opts.seconds} s at concurrency ${opts.concurrency}, kills every ` +
-    `${opts.killMinMs}-${opts.killMaxMs} ms; work dir ${work}; flowd ${opts.flowd}`);
+    `${opts.killMinMs}-${opts.killMaxMs} ms; ${opts.nodes} node(s)` +
+    `${pg.schema ? ` on PostgreSQL schema ${pg.schema}` : ''}; work dir ${work}; ` +
+    `flowd ${opts.flowd}`);
   worker = await startWorker();
-  worker.beforeReply = (rec) => onDispatch(rec);
+  worker.beforeReply = (rec) => {
+    onDispatch(rec);
+    return dispatchHold; // the reply waits for it (see park())
+  };
   // The worker keeps every request; drop them now and then (tokens live in execs).
   const trim = setInterval(() => { worker.requests.length = 0; }, 5000);
-  await startServer();
-  const killerDone = killer();
+  await Promise.all(nodes.map(startServer));
+  killerPromise = killer();
   await createFlows();
   const progress = setInterval(() => {
     log(`crashes ${stats.crashes}, acks ${stats.acks}, unknown ${stats.unknown}, ` +
@@ -802,21 +947,37 @@ async function main() {
   }, 10000);
   const actors = [];
   for (let i = 0; i < opts.concurrency; i++) actors.push(actor());
-  await sleep(opts.seconds * 1000);
-  driving = false;
-  killing = false;
-  await killerDone;
-  // One last crash right at the end of the load, then a clean restart.
-  killingUs = true;
-  up = false;
-  await srv.kill();
-  stats.crashes++;
-  await startServer();
+  // One last crash. A single node is killed right at the end of the load and started again
+  // at once; with several, a node is killed a few seconds before the end and stays down
+  // through the settle phase, so the others take over its claims when their leases end.
+  let parkedClaims = [];
+  const loadEnd = Date.now() + opts.seconds * 1000;
+  if (nodes.length > 1) {
+    await sleep(Math.max(0, loadEnd - PARK_BEFORE_END_MS - Date.now()));
+    parkedClaims = await park();
+    await sleep(Math.max(0, loadEnd - Date.now()));
+    driving = false;
+  } else {
+    await sleep(opts.seconds * 1000);
+    driving = false;
+    killing = false;
+    await killerPromise;
+    await killNode(nodes[0]);
+    await startServer(nodes[0]);
+  }
   for (const ex of execs.values()) if (ex.wake) ex.wake();
   await Promise.all(actors);
   clearInterval(progress);
   log(`load done: crashes ${stats.crashes}, acks ${stats.acks}, unknown ${stats.unknown}; settling`);
   await settle();
+  if (parked) {
+    const left = await claimsLeft(parkedClaims);
+    if (left.length) {
+      violation('lease', `claims of node ${parked.i} (down since the end of the load) still ` +
+        `there after settling: ${left.join(', ')}`);
+    }
+    await startServer(parked);
+  }
   log('checking');
   await checkFlows();
   for (const ex of execs.values()) {
@@ -828,9 +989,13 @@ async function main() {
     }
   }
   clearInterval(trim);
-  if (!up || srv.exitInfo) violation('server', 'flowd is not running at the end');
-  killingUs = true;
-  await srv.stop();
+  for (const node of nodes) {
+    if (!node.up || node.srv.exitInfo) {
+      violation('server', `flowd (node ${node.i}) is not running at the end`);
+    }
+    node.killingUs = true;
+    await node.srv.stop();
+  }
   await worker.close();
   fs.closeSync(ackLog);
 
@@ -839,8 +1004,11 @@ async function main() {
     executions: stats.executions, tokens: stats.tokens, reports: stats.reports,
     sameRidResends: stats.sameRidResends, stops: stats.stops, ignoredTokens: stats.ignored, lateReports: stats.late,
     unknownReplies: stats.unknown, requests: stats.requests, settleReports: stats.settleReports,
-    statuses: stats.finished, unexpectedReplies: unexpected, violations: violations.length };
-  console.log(`crashes injected:            ${result.crashes}`);
+    statuses: stats.finished, unexpectedReplies: unexpected, violations: violations.length,
+    nodes: nodes.length, killsPerNode: nodes.map((n) => n.kills), pg: !!pg.schema,
+    parkedClaims: parkedClaims.length };
+  console.log(`crashes injected:            ${result.crashes}` +
+    (nodes.length > 1 ? ` (per node ${result.killsPerNode.join('/')})` : ''));
   console.log(`acknowledged writes:         ${result.acknowledgedWrites} (checked ${result.acknowledgedChecked})`);
   console.log(`executions:                  ${result.executions} ${JSON.stringify(result.statuses)}`);
   console.log(`requests / unknown replies:  ${result.requests} / ${result.unknownReplies}`);
@@ -850,9 +1018,16 @@ async function main() {
     for (const v of violations) byKind[v.kind] = (byKind[v.kind] || 0) + 1;
     console.log(`violations by kind: ${JSON.stringify(byKind)}; work dir kept: ${work}`);
     fs.writeFileSync(path.join(work, 'violations.json'), JSON.stringify(violations, null, 1));
-    fs.writeFileSync(path.join(work, 'flowd.stderr'), srv.stderr);
-  } else if (!opts.data) {
-    fs.rmSync(work, { recursive: true, force: true });
+    for (const node of nodes) {
+      fs.writeFileSync(path.join(work, nodes.length > 1 ? `flowd-${node.i}.stderr` :
+        'flowd.stderr'), node.srv.stderr);
+    }
+    if (pg.schema) console.log(`PostgreSQL schema kept: ${pg.schema}`);
+  } else {
+    if (pg.schema) {
+      try { psql(`DROP SCHEMA ${pg.schema} CASCADE`); } catch (_) { /* left for the cluster */ }
+    }
+    if (!opts.data) fs.rmSync(work, { recursive: true, force: true });
   }
   console.log(`RESULT ${JSON.stringify(result)}`);
   return violations.length ? 1 : 0;
@@ -861,6 +1036,9 @@ async function main() {
 main().then((code) => process.exit(code), (e) => {
   console.error(`crash harness error: ${e && e.stack ? e.stack : e}`);
   console.log(`work dir kept: ${work}`);
-  try { srv.kill(); } catch (_) { /* gone */ }
+  for (const node of nodes) {
+    try { node.srv.kill(); } catch (_) { /* gone */ }
+  }
+  if (pg.schema) console.log(`PostgreSQL schema kept: ${pg.schema}`);
   process.exit(2);
 });
