@@ -34,6 +34,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <microhttpd.h>
 
 #include "auth/auth.h"
@@ -46,13 +47,15 @@
 #define VERIFY_SAMPLE 1000   /* executions checked after a run ... */
 #define VERIFY_ALL_UPTO 2000 /* ... or all of them up to this many */
 #define ATTEMPTS 2           /* token slots per execution: first attempt and one retry */
+#define MAX_NODES 4          /* flowd processes sharing one PostgreSQL schema */
 
 /* ======================================================================================
  * Options and small helpers
  * ==================================================================================== */
 
 typedef struct {
-    char *endpoint;          /* base URL ending in '/'; owned */
+    char *endpoint[MAX_NODES]; /* base URLs ending in '/'; owned */
+    int n_endpoints;         /* requests go to endpoint[slot % n_endpoints] */
     const char *ak;
     const char *secret;
     const char *scenario;    /* see usage() */
@@ -61,9 +64,9 @@ typedef struct {
     bool failed;             /* legacy --mode: report-failed (else report-succeeded) */
     bool random_order;       /* report in a seeded random order (else creation order) */
     const char *json_path;
-    long pid;                /* flowd's pid for CPU/RSS figures; 0 = none */
+    long pid[MAX_NODES];     /* the servers' pids for CPU/RSS figures; 0 = none */
     uint64_t seed;
-    long timeout_s;          /* token wait; 0 = 30 + N/200 */
+    long timeout_s;          /* token wait; 0 = 30 + N/200 (PostgreSQL: 60 + N/50) */
     const char *flowd;       /* spawn this flowd binary for the scenario */
     const char *baseline;    /* spawn this baseline binary (scenario baseline) */
     const char *baseline_mode; /* tpc | epoll2 */
@@ -72,12 +75,15 @@ typedef struct {
     long prepop;             /* mixed: executions started (and dispatched) beforehand */
     long reports;            /* waiting: random reports after the restart */
     const char *logdir;      /* server logs; default "." */
-    bool keep;               /* keep the data directory */
+    bool keep;               /* keep the data directory (and the PostgreSQL schema) */
+    const char *pg;          /* PostgreSQL base URL: each run gets a fresh schema in it */
+    int nodes;               /* flowd processes started on that schema (1 without --pg) */
+    long busy_ms;            /* the machine-busy sample before the scenario; 0 = none */
 } opts_t;
 
 static opts_t g_opt = {.n = 20000, .conc = 64, .failed = true, .random_order = true,
                        .seed = 0x5eedf10du, .seconds = 30, .prepop = 10000, .reports = 10000,
-                       .baseline_mode = "tpc", .logdir = "."};
+                       .baseline_mode = "tpc", .logdir = ".", .nodes = 1, .busy_ms = 500};
 
 static double now_s(void)
 {
@@ -176,15 +182,18 @@ static long proc_status_kb(long pid, const char *key)
     return v;
 }
 
-/* The share of the machine's CPU time (0..1) that was busy during the next 0.5 s, or -1:
- * measured before the scenario starts anything, it shows other work that would skew every
- * figure (the load average would still count the previous scenario). */
-static double machine_busy(void)
+/* The share of the machine's CPU time (0..1) that was busy during the next ms milliseconds,
+ * or -1 (also with ms 0: not measured): measured before the scenario starts anything, it
+ * shows other work that would skew every figure (the load average would still count the
+ * previous scenario). */
+static double machine_busy(long ms)
 {
+    if (ms <= 0)
+        return -1;
     unsigned long long a[2][8] = {{0}};
     for (int k = 0; k < 2; k++) {
         if (k)
-            usleep(500000);
+            usleep((useconds_t)ms * 1000);
         FILE *f = fopen("/proc/stat", "r");
         if (!f)
             return -1;
@@ -236,7 +245,214 @@ static int rm_one(const char *path, const struct stat *sb, int type, struct FTW 
  * The server under test: a fresh flowd (or the baseline responder) per scenario
  * ==================================================================================== */
 
+/* The servers' figures summed over the nodes (one flowd, or the nodes sharing a schema). */
+
+/* utime+stime of every node, summed, or -1; each node's in each[] when not NULL. */
+static double servers_cpu_s(double each[MAX_NODES] /* OUT, may be NULL */)
+{
+    double sum = 0;
+    bool any = false;
+    for (int k = 0; k < MAX_NODES; k++) {
+        double c = g_opt.pid[k] > 0 ? proc_cpu_s(g_opt.pid[k]) : -1;
+        if (each)
+            each[k] = c;
+        if (g_opt.pid[k] > 0) {
+            any = true;
+            sum = sum < 0 || c < 0 ? -1 : sum + c;
+        }
+    }
+    return any ? sum : -1;
+}
+
+/* A "Vm...:" figure (KiB) summed over the nodes, or -1; each node's in each[]. */
+static long servers_kb(const char *key, long each[MAX_NODES] /* OUT, may be NULL */)
+{
+    long sum = 0;
+    bool any = false;
+    for (int k = 0; k < MAX_NODES; k++) {
+        long v = g_opt.pid[k] > 0 ? proc_status_kb(g_opt.pid[k], key) : -1;
+        if (each)
+            each[k] = v;
+        if (g_opt.pid[k] > 0) {
+            any = true;
+            sum = sum < 0 || v < 0 ? -1 : sum + v;
+        }
+    }
+    return any ? sum : -1;
+}
+
+/* ======================================================================================
+ * PostgreSQL (--pg): a fresh schema per run, its size, and the database's CPU time
+ * ==================================================================================== */
+
 typedef struct {
+    PGconn *conn;            /* cbbench's own session: the schema, the figures */
+    char schema[64];         /* also the flowd sessions' application_name */
+    char *store_url;         /* flowd's --store: the base URL, search_path, application_name */
+    bool local;              /* the server's processes are on this machine (/proc readable) */
+    char version[64];
+    char fsync[16];
+    char sync_commit[16];
+} pgctl_t;
+
+static pgctl_t g_pg;
+
+/* Runs one statement on cbbench's session; returns the first value of the first row (a
+ * static copy, "" for none) or NULL on error (printed). */
+static const char *pg_one(const char *sql, const char *param)
+{
+    static char val[256];
+    const char *params[1] = {param};
+    PGresult *res = PQexecParams(g_pg.conn, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        fprintf(stderr, "cbbench: postgres: %s: %s", sql, PQerrorMessage(g_pg.conn));
+        PQclear(res);
+        return NULL;
+    }
+    val[0] = 0;
+    if (st == PGRES_TUPLES_OK && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        snprintf(val, sizeof val, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return val;
+}
+
+/* Connects to the base URL and creates this run's schema; builds flowd's --store URL. */
+static bool pg_setup(void)
+{
+    g_pg.conn = PQconnectdb(g_opt.pg);
+    if (PQstatus(g_pg.conn) != CONNECTION_OK) {
+        fprintf(stderr, "cbbench: cannot connect to PostgreSQL: %s", PQerrorMessage(g_pg.conn));
+        return false;
+    }
+    unsigned char rb[4];
+    char hex[9];
+    fl_rand_bytes(rb, sizeof rb);
+    fl_hex(rb, sizeof rb, hex);
+    snprintf(g_pg.schema, sizeof g_pg.schema, "cbbench_%ld_%s", (long)getpid(), hex);
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE SCHEMA %s", g_pg.schema);
+    if (!pg_one("SET client_min_messages = warning", NULL) || !pg_one(sql, NULL))
+        return false;
+    const char *v;
+    if ((v = pg_one("SHOW server_version", NULL)))
+        snprintf(g_pg.version, sizeof g_pg.version, "%s", v);
+    if ((v = pg_one("SHOW fsync", NULL)))
+        snprintf(g_pg.fsync, sizeof g_pg.fsync, "%s", v);
+    if ((v = pg_one("SHOW synchronous_commit", NULL)))
+        snprintf(g_pg.sync_commit, sizeof g_pg.sync_commit, "%s", v);
+    /* The backends' CPU time comes from /proc when the server runs here. */
+    v = pg_one("SELECT pg_backend_pid()", NULL);
+    g_pg.local = v && *v && proc_cpu_s(strtol(v, NULL, 10)) >= 0;
+    fl_buf_t b;
+    fl_buf_init(&b);
+    fl_buf_printf(&b, "%s%soptions=-csearch_path%%3D%s&application_name=%s", g_opt.pg,
+                  strchr(g_opt.pg, '?') ? "&" : "?", g_pg.schema, g_pg.schema);
+    g_pg.store_url = fl_buf_take(&b);
+    return true;
+}
+
+/* Drops the schema (unless --keep) and closes the session. */
+static void pg_teardown(void)
+{
+    if (!g_pg.conn)
+        return;
+    if (g_pg.schema[0] && !g_opt.keep) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", g_pg.schema);
+        pg_one(sql, NULL);
+    }
+    PQfinish(g_pg.conn);
+    g_pg.conn = NULL;
+    free(g_pg.store_url);
+    g_pg.store_url = NULL;
+}
+
+/* The schema's tables with their indexes and TOAST, in bytes, or -1. */
+static long long pg_schema_bytes(void)
+{
+    const char *v = pg_one("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)"
+                           " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                           " WHERE n.nspname = $1 AND c.relkind = 'r'",
+                           g_pg.schema);
+    return v ? strtoll(v, NULL, 10) : -1;
+}
+
+/* CPU time of the PostgreSQL processes that work for this run: the flowd nodes' sessions
+ * (application_name = the schema) and the server's background processes (WAL writer,
+ * checkpointer, autovacuum, ...). A session that ends between two samples loses its time;
+ * flowd keeps its connections, so that is rare. */
+typedef struct {
+    long n;
+    long *pid;
+    double *cpu;
+} pgcpu_t;
+
+static bool pg_cpu_sample(pgcpu_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!g_pg.conn || !g_pg.local)
+        return false;
+    const char *params[1] = {g_pg.schema};
+    PGresult *res = PQexecParams(g_pg.conn,
+                                 "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
+                                 " OR backend_type <> 'client backend'",
+                                 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return false;
+    }
+    long n = PQntuples(res);
+    out->pid = xcalloc((size_t)(n ? n : 1), sizeof *out->pid);
+    out->cpu = xcalloc((size_t)(n ? n : 1), sizeof *out->cpu);
+    for (long i = 0; i < n; i++) {
+        long pid = strtol(PQgetvalue(res, (int)i, 0), NULL, 10);
+        double c = proc_cpu_s(pid);
+        if (c >= 0) {
+            out->pid[out->n] = pid;
+            out->cpu[out->n++] = c;
+        }
+    }
+    PQclear(res);
+    return true;
+}
+
+static void pg_cpu_free(pgcpu_t *s)
+{
+    free(s->pid);
+    free(s->cpu);
+    memset(s, 0, sizeof *s);
+}
+
+/* The CPU seconds spent since *before (which is freed), or -1 without figures. */
+static double pg_cpu_since(pgcpu_t *before, bool had)
+{
+    pgcpu_t now;
+    double sum = -1;
+    if (had && pg_cpu_sample(&now)) {
+        sum = 0;
+        for (long i = 0; i < now.n; i++) {
+            double c0 = 0;
+            for (long j = 0; j < before->n; j++)
+                if (before->pid[j] == now.pid[i]) {
+                    c0 = before->cpu[j];
+                    break;
+                }
+            if (now.cpu[i] >= c0)
+                sum += now.cpu[i] - c0;
+        }
+        pg_cpu_free(&now);
+    }
+    pg_cpu_free(before);
+    return sum;
+}
+
+/* ======================================================================================
+ * The servers under test: fresh flowd nodes (or the baseline responder) per scenario
+ * ==================================================================================== */
+
+typedef struct {
+    int idx;                 /* node number: g_opt.endpoint[idx], g_opt.pid[idx] */
     const char *bin;
     const char *mode;        /* baseline mode, NULL for flowd */
     char dir[PATH_MAX];      /* flowd's data directory (created here, removed at the end) */
@@ -245,11 +461,12 @@ typedef struct {
     unsigned port;
 } server_t;
 
-static server_t g_srv;
+static server_t g_srv[MAX_NODES];
+static int g_n_srv;
 
 /* Starts the server and waits (up to 60 s) for its "listening on http://127.0.0.1:PORT"
- * line. Sets g_opt.endpoint and g_opt.pid. Returns the seconds from fork to that line, or
- * -1 on failure. */
+ * line. Sets its g_opt.endpoint and g_opt.pid. Returns the seconds from fork to that line,
+ * or -1 on failure. */
 static double server_start(server_t *s)
 {
     struct stat sb;
@@ -270,6 +487,9 @@ static double server_start(server_t *s)
         setenv("FLOWD_ACCESS_KEY_SECRET", g_opt.secret, 1);
         if (s->mode)
             execl(s->bin, s->bin, "--mode", s->mode, (char *)NULL);
+        else if (g_pg.store_url)
+            execl(s->bin, s->bin, "--listen", "127.0.0.1:0", "--data", s->dir, "--store",
+                  g_pg.store_url, (char *)NULL);
         else
             execl(s->bin, s->bin, "--listen", "127.0.0.1:0", "--data", s->dir, (char *)NULL);
         fprintf(stderr, "cbbench: cannot run %s: %s\n", s->bin, strerror(errno));
@@ -305,11 +525,11 @@ static double server_start(server_t *s)
         fprintf(stderr, "cbbench: %s did not print its port within 60 s\n", s->bin);
         return -1;
     }
-    free(g_opt.endpoint);
+    free(g_opt.endpoint[s->idx]);
     char ep[64];
     snprintf(ep, sizeof ep, "http://127.0.0.1:%u/", s->port);
-    g_opt.endpoint = xstrdup(ep);
-    g_opt.pid = pid;
+    g_opt.endpoint[s->idx] = xstrdup(ep);
+    g_opt.pid[s->idx] = pid;
     return now_s() - t0;
 }
 
@@ -324,7 +544,21 @@ static double server_stop(server_t *s, int sig)
     while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
         ;
     s->pid = 0;
+    g_opt.pid[s->idx] = 0;
     return now_s() - t0;
+}
+
+/* The store's size on disk: the data directories, plus the schema on PostgreSQL. */
+static long long store_bytes(void)
+{
+    long long sum = 0;
+    for (int k = 0; k < g_n_srv; k++)
+        sum += dir_usage_bytes(g_srv[k].dir);
+    if (g_pg.conn) {
+        long long b = pg_schema_bytes();
+        sum = b < 0 ? -1 : sum + b;
+    }
+    return sum;
 }
 
 /* ======================================================================================
@@ -558,12 +792,16 @@ struct phase {
     err_t errs[32];
     size_t n_errs;
     char first_err[512];    /* the first error reply, for the report */
-    double flowd_cpu_s;     /* -1 without a pid */
+    double flowd_cpu_s;     /* -1 without a pid; summed over the nodes */
+    double node_cpu_s[MAX_NODES]; /* per node */
+    long node_count[MAX_NODES]; /* requests sent to each node */
+    double pg_cpu_s;        /* PostgreSQL's processes (see pg_cpu_sample), -1 unknown */
     double self_cpu_s;
 };
 
 typedef struct {
     CURL *h;
+    int node;               /* the endpoint this slot's connection goes to */
     fl_buf_t resp;
     fl_buf_t form;
     int op;
@@ -607,7 +845,8 @@ static void slot_start(CURLM *m, phase_t *p, slot_t *s, long k)
     s->op = c.op;
     s->arg = c.arg;
     s->errbuf[0] = 0;
-    curl_easy_setopt(s->h, CURLOPT_URL, g_opt.endpoint);
+    curl_easy_setopt(s->h, CURLOPT_URL, g_opt.endpoint[s->node]);
+    p->node_count[s->node]++;
     curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, s->form.data);
     curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE, (long)s->form.len);
     s->t0_us = now_us();
@@ -654,6 +893,9 @@ static void run_phase(phase_t *p)
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, conc + 8);
     for (long i = 0; i < n_slots; i++) {
         slot_t *s = &slots[i];
+        /* Round robin per connection: each slot keeps its keep-alive connection to one
+         * node, and the slots are spread evenly over the nodes. */
+        s->node = (int)(i % (g_opt.n_endpoints > 0 ? g_opt.n_endpoints : 1));
         fl_buf_init(&s->resp);
         fl_buf_init(&s->form);
         s->h = curl_easy_init();
@@ -669,7 +911,10 @@ static void run_phase(phase_t *p)
         curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
         curl_easy_setopt(s->h, CURLOPT_POST, 1L);
     }
-    double cpu0 = g_opt.pid ? proc_cpu_s(g_opt.pid) : -1, self0 = self_cpu_s();
+    double node0[MAX_NODES];
+    double cpu0 = servers_cpu_s(node0), self0 = self_cpu_s();
+    pgcpu_t pg0;
+    bool pg_had = pg_cpu_sample(&pg0);
     double t0 = now_s();
     double stop_at = p->seconds_limit > 0 ? t0 + p->seconds_limit : 0;
     long next = 0, inflight = 0;
@@ -703,7 +948,12 @@ static void run_phase(phase_t *p)
             curl_multi_poll(m, NULL, 0, 1000, NULL);
     }
     p->secs = now_s() - t0;
-    p->flowd_cpu_s = g_opt.pid && cpu0 >= 0 ? proc_cpu_s(g_opt.pid) - cpu0 : -1;
+    double node1[MAX_NODES];
+    double cpu1 = servers_cpu_s(node1);
+    p->flowd_cpu_s = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1;
+    for (int k = 0; k < MAX_NODES; k++)
+        p->node_cpu_s[k] = node0[k] >= 0 && node1[k] >= 0 ? node1[k] - node0[k] : -1;
+    p->pg_cpu_s = pg_cpu_since(&pg0, pg_had);
     p->self_cpu_s = self_cpu_s() - self0;
     for (long i = 0; i < n_slots; i++) {
         curl_easy_cleanup(slots[i].h);
@@ -784,7 +1034,18 @@ static void print_phase(phase_t *p, const stats_t *st)
         printf(", server %.2fs (%.1f us/request, %.0f%% of one core)", p->flowd_cpu_s,
                st->n ? p->flowd_cpu_s * 1e6 / (double)st->n : 0,
                p->secs > 0 ? 100.0 * p->flowd_cpu_s / p->secs : 0);
+    if (p->pg_cpu_s >= 0)
+        printf(", postgres %.2fs (%.1f us/request, %.0f%% of one core)", p->pg_cpu_s,
+               st->n ? p->pg_cpu_s * 1e6 / (double)st->n : 0,
+               p->secs > 0 ? 100.0 * p->pg_cpu_s / p->secs : 0);
     printf("\n");
+    if (g_opt.n_endpoints > 1) {
+        printf("  nodes:");
+        for (int k = 0; k < g_opt.n_endpoints; k++)
+            printf("%s %d: %ld requests, cpu %.2fs", k ? ";" : "", k + 1, p->node_count[k],
+                   p->node_cpu_s[k]);
+        printf("\n");
+    }
     if (p->first_err[0])
         printf("  first error: %.400s\n", p->first_err);
 }
@@ -812,6 +1073,16 @@ static json_t *phase_report(phase_t *p, stats_t *st_out /* OUT, may be NULL */)
     json_object_set_new(o, "cbbench_cpu_s", json_real(p->self_cpu_s));
     if (p->flowd_cpu_s >= 0)
         json_object_set_new(o, "server_cpu_s", json_real(p->flowd_cpu_s));
+    if (p->pg_cpu_s >= 0)
+        json_object_set_new(o, "postgres_cpu_s", json_real(p->pg_cpu_s));
+    if (g_opt.n_endpoints > 1) {
+        json_t *nodes = json_array();
+        for (int k = 0; k < g_opt.n_endpoints; k++)
+            json_array_append_new(nodes, json_pack("{s:I, s:f}", "requests",
+                                                   (json_int_t)p->node_count[k], "server_cpu_s",
+                                                   p->node_cpu_s[k]));
+        json_object_set_new(o, "by_node", nodes);
+    }
     if (p->first_err[0])
         json_object_set_new(o, "first_error", json_string(p->first_err));
     int kinds = 0;
@@ -1109,7 +1380,9 @@ typedef struct {
     json_t *js;
     bool failed;
     stats_t main;            /* the measured phase(s) */
-    double main_cpu_s;       /* the server's CPU during them, -1 unknown */
+    double main_cpu_s;       /* the server's CPU during them (all nodes), -1 unknown */
+    double main_node_cpu_s[MAX_NODES]; /* per node */
+    double main_pg_cpu_s;    /* PostgreSQL's CPU during them, -1 unknown */
     char extra[512];         /* appended to the summary line */
 } result_t;
 
@@ -1162,8 +1435,14 @@ static double wait_tokens(result_t *r, int a, long n, double t_first, const char
     for (long i = 0; i < n; i++)
         expected += g_b.started[i];
     long at_entry = atomic_load(&g_received[a]);
-    long timeout_s = g_opt.timeout_s ? g_opt.timeout_s : 30 + n / 200;
-    double cpu0 = g_opt.pid ? proc_cpu_s(g_opt.pid) : -1;
+    /* PostgreSQL dispatches far slower than SQLite so far (a few hundred per second, see
+     * RESULTS.md): it gets a longer wait before the missing tokens count as lost. */
+    long timeout_s = g_opt.timeout_s ? g_opt.timeout_s
+                     : g_opt.pg      ? 60 + n / 50
+                                     : 30 + n / 200;
+    double cpu0 = servers_cpu_s(NULL);
+    pgcpu_t pg0;
+    bool pg_had = pg_cpu_sample(&pg0);
     double t0 = now_s(), deadline = t0 + (double)timeout_s;
     long prev = -1;
     double last_progress = t0;
@@ -1183,12 +1462,17 @@ static double wait_tokens(result_t *r, int a, long n, double t_first, const char
     }
     double t = now_s();
     long got = atomic_load(&g_received[a]);
-    double cpu = g_opt.pid && cpu0 >= 0 ? proc_cpu_s(g_opt.pid) - cpu0 : -1;
+    double cpu1 = servers_cpu_s(NULL);
+    double cpu = cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1;
+    double pg_cpu = pg_cpu_since(&pg0, pg_had);
     printf("tokens (attempt %d): %ld/%ld, all after %.2fs from the first request "
            "(%ld had arrived when the last reply came, the rest took %.2fs), duplicates %ld, "
-           "different token %ld, bad dispatches %ld, server cpu while waiting %.2fs\n",
+           "different token %ld, bad dispatches %ld, server cpu while waiting %.2fs",
            a + 1, got, expected, t - t_first, at_entry, t - t0, atomic_load(&g_dup_same),
            atomic_load(&g_dup_other), atomic_load(&g_bad_cb), cpu);
+    if (pg_cpu >= 0)
+        printf(", postgres %.2fs", pg_cpu);
+    printf("\n");
     json_object_set_new(
         r->js, key,
         json_pack("{s:I, s:I, s:f, s:I, s:f, s:I, s:I, s:I, s:f}", "received", (json_int_t)got,
@@ -1197,6 +1481,9 @@ static double wait_tokens(result_t *r, int a, long n, double t_first, const char
                   "duplicates", (json_int_t)atomic_load(&g_dup_same), "different_token",
                   (json_int_t)atomic_load(&g_dup_other), "bad_dispatches",
                   (json_int_t)atomic_load(&g_bad_cb), "server_cpu_while_waiting_s", cpu));
+    if (pg_cpu >= 0)
+        json_object_set_new(json_object_get(r->js, key), "postgres_cpu_while_waiting_s",
+                            json_real(pg_cpu));
     if (got < expected)
         fail(r, "%ld tokens (attempt %d) did not arrive within %lds", expected - got, a + 1,
              timeout_s);
@@ -1313,14 +1600,24 @@ static void verify(result_t *r, const char *key, const long *idx, long n, const 
     g_b.recheck = NULL;
 }
 
+/* a + b, where a negative figure means unknown. */
+static double add_known(double a, double b)
+{
+    return a < 0 || b < 0 ? -1 : a + b;
+}
+
 static void record_main(result_t *r, phase_t **ps, size_t np)
 {
     r->main = phases_stats(ps, np);
-    r->main_cpu_s = 0;
-    for (size_t i = 0; i < np; i++)
-        r->main_cpu_s = ps[i]->flowd_cpu_s < 0 || r->main_cpu_s < 0 ? -1
-                                                                    : r->main_cpu_s +
-                                                                          ps[i]->flowd_cpu_s;
+    r->main_cpu_s = r->main_pg_cpu_s = 0;
+    for (int k = 0; k < MAX_NODES; k++)
+        r->main_node_cpu_s[k] = 0;
+    for (size_t i = 0; i < np; i++) {
+        r->main_cpu_s = add_known(r->main_cpu_s, ps[i]->flowd_cpu_s);
+        r->main_pg_cpu_s = add_known(r->main_pg_cpu_s, ps[i]->pg_cpu_s);
+        for (int k = 0; k < MAX_NODES; k++)
+            r->main_node_cpu_s[k] = add_known(r->main_node_cpu_s[k], ps[i]->node_cpu_s[k]);
+    }
 }
 
 /* ======================================================================================
@@ -1448,24 +1745,35 @@ static void sc_waiting(result_t *r, unsigned port)
     double t0 = now_s();
     start_phase(r, n, NULL);
     wait_tokens(r, 0, n, t0, "tokens");
-    long rss = proc_status_kb(g_srv.pid, "VmRSS"), hwm = proc_status_kb(g_srv.pid, "VmHWM");
-    long long du = dir_usage_bytes(g_srv.dir);
-    double cpu_before = proc_cpu_s(g_srv.pid);
-    printf("with %ld waiting: flowd RSS %.1f MiB (peak %.1f MiB), data dir %.1f MiB, "
+    /* With several nodes: RSS summed, every node stopped (the slowest stop counts) and
+     * started again one after the other (the time until the last one answers counts). */
+    long rss = servers_kb("VmRSS", NULL), hwm = servers_kb("VmHWM", NULL);
+    long long du = store_bytes();
+    double cpu_before = servers_cpu_s(NULL);
+    printf("with %ld waiting: flowd RSS %.1f MiB (peak %.1f MiB), %s %.1f MiB, "
            "flowd CPU so far %.2fs\n",
-           n, (double)rss / 1024, (double)hwm / 1024, (double)du / 1048576, cpu_before);
-    double stop_s = server_stop(&g_srv, SIGTERM);
-    long long du_stopped = dir_usage_bytes(g_srv.dir);
-    double start_s = server_start(&g_srv);
+           n, (double)rss / 1024, (double)hwm / 1024, g_pg.conn ? "schema" : "data dir",
+           (double)du / 1048576, cpu_before);
+    double stop_s = 0;
+    for (int k = 0; k < g_n_srv; k++) {
+        double t = server_stop(&g_srv[k], SIGTERM);
+        stop_s = stop_s < 0 || t < 0 ? -1 : FL_MAX(stop_s, t);
+    }
+    long long du_stopped = store_bytes();
+    double start_s = 0;
+    for (int k = 0; k < g_n_srv && start_s >= 0; k++) {
+        double t = server_start(&g_srv[k]);
+        start_s = t < 0 ? -1 : start_s + t;
+    }
     if (start_s < 0) {
         fail(r, "flowd did not restart");
         return;
     }
-    /* Ready means answering ListFlows, not only listening. */
+    /* Ready means answering ListFlows (every node), not only listening. */
     double t_ready = now_s(), ready_s = -1;
     while (now_s() - t_ready < 300) {
-        phase_t lf = {.name = "ListFlows", .n = 1, .conc = 1, .build = build_list_flows,
-                      .check = check_any};
+        phase_t lf = {.name = "ListFlows", .n = g_n_srv, .conc = g_n_srv,
+                      .build = build_list_flows, .check = check_any};
         run_phase(&lf);
         bool ok = lf.errors == 0;
         phase_free(&lf);
@@ -1475,8 +1783,8 @@ static void sc_waiting(result_t *r, unsigned port)
         }
         usleep(10000);
     }
-    long rss_restart = proc_status_kb(g_srv.pid, "VmRSS");
-    printf("restart: SIGTERM exit %.2fs, data dir after stop %.1f MiB, start until listening "
+    long rss_restart = servers_kb("VmRSS", NULL);
+    printf("restart: SIGTERM exit %.2fs, store after stop %.1f MiB, start until listening "
            "%.2fs, until ListFlows answered %.2fs, RSS after restart %.1f MiB\n",
            stop_s, (double)du_stopped / 1048576, start_s, ready_s, (double)rss_restart / 1024);
     if (ready_s < 0) {
@@ -1537,9 +1845,14 @@ static void usage(FILE *f)
             "               [--seconds 30] [--prepop 10000] [--reports 10000]\n"
             "               [--baseline PATH --baseline-mode tpc|epoll2] [--ratio-to JSON]\n"
             "               [--json out.json] [--logdir DIR] [--keep] [--mode failed|succeeded]\n"
+            "               [--pg URL [--nodes 1|2]] [--busy-ms 500]\n"
             "Scenarios: report-failed (default), report-succeeded, start-execution,\n"
             "retry-catch, mixed, waiting or waiting-1m (needs --flowd), baseline (needs\n"
             "--baseline).\n"
+            "--pg URL (with --flowd): flowd runs on PostgreSQL, in a new schema of that database\n"
+            "made for the run and dropped after it (kept with --keep); --nodes N starts N flowd\n"
+            "processes on that schema and spreads the connections over them.\n"
+            "--busy-ms: how long to sample the machine's CPU use before the scenario (0: not).\n"
             "Endpoint and keys also come from FLOWD_ENDPOINT, FLOWD_ACCESS_KEY_ID,\n"
             "FLOWD_ACCESS_KEY_SECRET; with --flowd the keys default to bench/benchsecret.\n");
 }
@@ -1559,6 +1872,8 @@ static void parse_args(int argc, char **argv)
         {"ratio-to", required_argument, NULL, 'R'}, {"seconds", required_argument, NULL, 'T'},
         {"prepop", required_argument, NULL, 'P'},   {"reports", required_argument, NULL, 'r'},
         {"logdir", required_argument, NULL, 'L'},   {"keep", no_argument, NULL, 'K'},
+        {"pg", required_argument, NULL, 'G'},       {"nodes", required_argument, NULL, 'N'},
+        {"busy-ms", required_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
     const char *ep = getenv("FLOWD_ENDPOINT");
@@ -1573,7 +1888,7 @@ static void parse_args(int argc, char **argv)
         case 'n': g_opt.n = strtol(optarg, NULL, 10); break;
         case 'c': g_opt.conc = strtol(optarg, NULL, 10); break;
         case 'j': g_opt.json_path = optarg; break;
-        case 'p': g_opt.pid = strtol(optarg, NULL, 10); break;
+        case 'p': g_opt.pid[0] = strtol(optarg, NULL, 10); break;
         case 'S': g_opt.seed = strtoull(optarg, NULL, 0); break;
         case 't': g_opt.timeout_s = strtol(optarg, NULL, 10); break;
         case 'x': g_opt.scenario = optarg; break;
@@ -1586,6 +1901,9 @@ static void parse_args(int argc, char **argv)
         case 'r': g_opt.reports = strtol(optarg, NULL, 10); break;
         case 'L': g_opt.logdir = optarg; break;
         case 'K': g_opt.keep = true; break;
+        case 'G': g_opt.pg = optarg; break;
+        case 'N': g_opt.nodes = (int)strtol(optarg, NULL, 10); break;
+        case 'U': g_opt.busy_ms = strtol(optarg, NULL, 10); break;
         case 'm':
             if (strcmp(optarg, "failed") && strcmp(optarg, "succeeded")) {
                 usage(stderr);
@@ -1626,6 +1944,16 @@ static void parse_args(int argc, char **argv)
         usage(stderr);
         exit(2);
     }
+    /* PostgreSQL and several nodes need flowd started here; the baseline has no store. */
+    if (g_opt.nodes < 1 || g_opt.nodes > MAX_NODES || (g_opt.nodes > 1 && !g_opt.pg) ||
+        (g_opt.pg && (!g_opt.flowd || strcmp(g_opt.scenario, "baseline") == 0 ||
+                      (strncmp(g_opt.pg, "postgres://", 11) != 0 &&
+                       strncmp(g_opt.pg, "postgresql://", 13) != 0)))) {
+        fprintf(stderr, "cbbench: --pg takes a postgres:// URL and needs --flowd and a flowd "
+                        "scenario; --nodes 2..%d needs --pg\n", MAX_NODES);
+        usage(stderr);
+        exit(2);
+    }
     if (ep && !spawn) {
         fl_buf_t b;
         fl_buf_init(&b);
@@ -1634,8 +1962,9 @@ static void parse_args(int argc, char **argv)
         fl_buf_puts(&b, ep);
         if (b.data[b.len - 1] != '/')
             fl_buf_putc(&b, '/');
-        g_opt.endpoint = fl_buf_take(&b);
+        g_opt.endpoint[0] = fl_buf_take(&b);
     }
+    g_opt.n_endpoints = 1;
 }
 
 /* The rate of a baseline result file, or 0. */
@@ -1656,13 +1985,18 @@ int main(int argc, char **argv)
     parse_args(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows in a log file as it happens */
     const char *sc = g_opt.scenario;
-    const double busy_begin = machine_busy();
+    const double busy_begin = machine_busy(g_opt.busy_ms);
     bool is_baseline = strcmp(sc, "baseline") == 0;
-    char name[64];
+    char name[64], file[64]; /* the result line's name; its files' */
     if (is_baseline && strcmp(g_opt.baseline_mode, "tpc") != 0)
         snprintf(name, sizeof name, "baseline-%s", g_opt.baseline_mode);
     else
         snprintf(name, sizeof name, "%s", sc);
+    snprintf(file, sizeof file, "%s", name);
+    if (g_opt.pg) { /* the mode in the name: report-failed[pg,2n] */
+        snprintf(name, sizeof name, "%s[pg,%dn]", sc, g_opt.nodes);
+        snprintf(file, sizeof file, "%s-pg-%dn", sc, g_opt.nodes);
+    }
     unsigned char rb[8];
     fl_rand_bytes(rb, sizeof rb);
     fl_hex(rb, sizeof rb, g_nonce_prefix);
@@ -1671,7 +2005,9 @@ int main(int argc, char **argv)
     g_hdrs = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
     g_hdrs = curl_slist_append(g_hdrs, "Accept: application/json");
     g_hdrs = curl_slist_append(g_hdrs, "Expect:");
-    result_t r = {.js = json_object(), .main_cpu_s = -1};
+    result_t r = {.js = json_object(), .main_cpu_s = -1, .main_pg_cpu_s = -1};
+    for (int k = 0; k < MAX_NODES; k++)
+        r.main_node_cpu_s[k] = -1;
     struct MHD_Daemon *d = NULL;
     double t_begin = now_s();
 
@@ -1682,24 +2018,48 @@ int main(int argc, char **argv)
     slots_alloc(cap);
     g_b.started = xcalloc((size_t)cap, sizeof *g_b.started);
 
-    /* The server: a fresh flowd or the baseline responder, or the one given. */
+    /* PostgreSQL: a fresh schema that every node of this run shares. */
+    if (g_opt.pg) {
+        if (!pg_setup()) {
+            fail(&r, "cannot set up a PostgreSQL schema");
+            goto out;
+        }
+        printf("%s: PostgreSQL %s (fsync %s, synchronous_commit %s), schema %s, %d node%s%s\n",
+               name, g_pg.version, g_pg.fsync, g_pg.sync_commit, g_pg.schema, g_opt.nodes,
+               g_opt.nodes > 1 ? "s" : "",
+               g_pg.local ? "" : "; the server is not on this machine: no postgres CPU figures");
+    }
+
+    /* The servers: fresh flowd nodes or the baseline responder, or the one given. */
     if (g_opt.flowd || is_baseline) {
-        g_srv.bin = is_baseline ? g_opt.baseline : g_opt.flowd;
-        g_srv.mode = is_baseline ? g_opt.baseline_mode : NULL;
-        snprintf(g_srv.log, sizeof g_srv.log, "%s/%s.server.log", g_opt.logdir, name);
-        unlink(g_srv.log);
+        g_n_srv = is_baseline ? 1 : g_opt.nodes;
+        g_opt.n_endpoints = g_n_srv;
         const char *tmp = getenv("TMPDIR");
-        snprintf(g_srv.dir, sizeof g_srv.dir, "%s/flowd-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(g_srv.dir)) {
-            fail(&r, "mkdtemp %s: %s", g_srv.dir, strerror(errno));
-            goto out;
+        for (int k = 0; k < g_n_srv; k++) {
+            server_t *sv = &g_srv[k];
+            sv->idx = k;
+            sv->bin = is_baseline ? g_opt.baseline : g_opt.flowd;
+            sv->mode = is_baseline ? g_opt.baseline_mode : NULL;
+            if (k == 0)
+                snprintf(sv->log, sizeof sv->log, "%s/%s.server.log", g_opt.logdir, file);
+            else
+                snprintf(sv->log, sizeof sv->log, "%s/%s.server%d.log", g_opt.logdir, file,
+                         k + 1);
+            unlink(sv->log);
+            snprintf(sv->dir, sizeof sv->dir, "%s/flowd-bench-XXXXXX",
+                     tmp && *tmp ? tmp : "/tmp");
+            if (!mkdtemp(sv->dir)) {
+                fail(&r, "mkdtemp %s: %s", sv->dir, strerror(errno));
+                sv->dir[0] = 0;
+                goto out;
+            }
+            if (server_start(sv) < 0) {
+                fail(&r, "cannot start %s", sv->bin);
+                goto out;
+            }
+            printf("%s: %s pid %ld on %s (data %s, log %s)\n", name, sv->bin, (long)sv->pid,
+                   g_opt.endpoint[k], is_baseline ? "-" : sv->dir, sv->log);
         }
-        if (server_start(&g_srv) < 0) {
-            fail(&r, "cannot start %s", g_srv.bin);
-            goto out;
-        }
-        printf("%s: %s pid %ld on %s (data %s, log %s)\n", name, g_srv.bin, (long)g_srv.pid,
-               g_opt.endpoint, is_baseline ? "-" : g_srv.dir, g_srv.log);
     }
     if (!is_baseline) {
         unsigned port = 0;
@@ -1731,14 +2091,16 @@ int main(int argc, char **argv)
 
 out:;
     /* Server figures and the summary line. */
-    long hwm = g_opt.pid ? proc_status_kb(g_opt.pid, "VmHWM") : -1;
-    double cpu_total = g_opt.pid ? proc_cpu_s(g_opt.pid) : -1;
-    if (g_srv.pid > 0) {
-        if (server_stop(&g_srv, SIGTERM) < 0)
+    long hwm_node[MAX_NODES];
+    long hwm = servers_kb("VmHWM", hwm_node);
+    double cpu_total = servers_cpu_s(NULL);
+    for (int k = 0; k < g_n_srv; k++) {
+        if (g_srv[k].pid > 0 && server_stop(&g_srv[k], SIGTERM) < 0)
             fail(&r, "stopping the server failed");
+        if (g_srv[k].dir[0] && !g_opt.keep)
+            nftw(g_srv[k].dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     }
-    if (g_srv.dir[0] && !g_opt.keep)
-        nftw(g_srv.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    pg_teardown();
     double base = is_baseline && strcmp(g_opt.baseline_mode, "tpc") == 0 ? 0 : baseline_rate();
     json_object_set_new(r.js, "scenario", json_string(name));
     json_object_set_new(r.js, "ok", json_boolean(!r.failed));
@@ -1757,6 +2119,35 @@ out:;
     /* Before the scenario nothing of ours runs, so CPU use then is other work sharing the
      * machine; the line says so. */
     json_object_set_new(r.js, "machine_busy_before", json_real(busy_begin));
+    if (!is_baseline) {
+        json_t *store = json_pack("{s:s, s:i}", "backend", g_opt.pg ? "postgres" : "sqlite",
+                                  "nodes", g_opt.nodes);
+        if (g_opt.pg)
+            json_object_update_new(store, json_pack("{s:s, s:s, s:s}", "server_version",
+                                                    g_pg.version, "fsync", g_pg.fsync,
+                                                    "synchronous_commit", g_pg.sync_commit));
+        json_object_set_new(r.js, "store", store);
+    }
+    if (r.main_pg_cpu_s >= 0)
+        json_object_set_new(r.js, "postgres_cpu_s", json_real(r.main_pg_cpu_s));
+    if (g_n_srv > 1) {
+        /* The line's cpu and rss are the nodes' sums; each node's figures follow. */
+        json_t *cpu_by = json_array(), *rss_by = json_array();
+        extra(&r, "%snodes cpu", r.extra[0] ? "; " : "");
+        for (int k = 0; k < g_n_srv; k++) {
+            json_array_append_new(cpu_by, json_real(r.main_node_cpu_s[k]));
+            json_array_append_new(rss_by, json_integer(hwm_node[k]));
+            extra(&r, "%s%.2f", k ? "+" : " ", r.main_node_cpu_s[k]);
+        }
+        extra(&r, "s rss");
+        for (int k = 0; k < g_n_srv; k++)
+            extra(&r, "%s%.1f", k ? "+" : " ", (double)hwm_node[k] / 1024);
+        extra(&r, " MiB");
+        json_object_set_new(r.js, "server_cpu_s_by_node", cpu_by);
+        json_object_set_new(r.js, "server_peak_rss_kb_by_node", rss_by);
+    }
+    if (r.main_pg_cpu_s >= 0)
+        extra(&r, "%spostgres cpu %.2fs", r.extra[0] ? "; " : "", r.main_pg_cpu_s);
     if (busy_begin > 0.25)
         extra(&r, "%sbusy machine: %.0f%% CPU used by others at the start",
               r.extra[0] ? "; " : "", 100 * busy_begin);
@@ -1764,9 +2155,9 @@ out:;
         json_object_set_new(r.js, "ratio_to_baseline", json_real(r.main.rate / base));
     char line[1024];
     int l = snprintf(line, sizeof line,
-                     "%-17s %-4s %8.0f/s  p50 %6.2f  p99 %7.2f  p999 %7.2f ms  cpu %7.2fs  "
+                     "%-*s %-4s %8.0f/s  p50 %6.2f  p99 %7.2f  p999 %7.2f ms  cpu %7.2fs  "
                      "rss %6.1f MiB",
-                     name, r.failed ? "FAIL" : "ok", r.main.rate, r.main.p50, r.main.p99,
+                     g_opt.pg ? 23 : 17, name, r.failed ? "FAIL" : "ok", r.main.rate, r.main.p50, r.main.p99,
                      r.main.p999, r.main_cpu_s, (double)hwm / 1024);
     if (base > 0 && l > 0 && (size_t)l < sizeof line)
         l += snprintf(line + l, sizeof line - (size_t)l, "  %.2fx baseline",
@@ -1787,6 +2178,7 @@ out:;
     free(g_b.definition);
     free(g_b.started);
     slots_free();
-    free(g_opt.endpoint);
+    for (int k = 0; k < MAX_NODES; k++)
+        free(g_opt.endpoint[k]);
     return r.failed ? 1 : 0;
 }

@@ -43,8 +43,8 @@ bench_smoke() {
   out=$(make -s --no-print-directory bench-smoke BUILD="$build" 2>&1)
   local rc=$?
   printf '%s\n' "$out"
-  ok=$(printf '%s\n' "$out" | grep -cE '^[a-z0-9-]+ +ok ')
-  bad=$(printf '%s\n' "$out" | grep -cE '^[a-z0-9-]+ +(FAIL|fail|error)')
+  ok=$(printf '%s\n' "$out" | grep -cE '^[a-z0-9-]+(\[[a-z0-9,]+\])? +ok ')
+  bad=$(printf '%s\n' "$out" | grep -cE '^[a-z0-9-]+(\[[a-z0-9,]+\])? +(FAIL|fail|error)')
   [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
   echo "bench-smoke: $ok passed, $bad failed"
   return "$rc"
