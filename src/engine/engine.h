@@ -44,6 +44,7 @@ typedef struct {
     json_t *data;      /* START: input object; TASK_SUCCEEDED: output object (borrowed) */
     const char *error; /* may be NULL */
     const char *cause; /* may be NULL */
+    const char *request_id; /* reports: the client's RequestId, kept with the attempt */
 } fl_cmd_t;
 
 /* ---- what a step produces ---- */

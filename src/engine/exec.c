@@ -111,14 +111,19 @@ static int report_parent(fl_db_t *db, const fl_exec_row_t *e, const fl_out_t *ou
 }
 
 /* Writes everything out says, for execution e (already updated in memory). */
-static int persist(fl_db_t *db, fl_exec_row_t *e, const fl_out_t *out, int64_t now_ms)
+static int persist(fl_db_t *db, fl_exec_row_t *e, const fl_out_t *out, const fl_cmd_t *cmd)
 {
+    int64_t now_ms = cmd->now_ms;
+    fl_event_row_t rows[16];
     int rc = FL_OK;
-    for (size_t i = 0; i < out->n_events && !rc; i++) {
-        const fl_ev_t *ev = &out->events[i];
-        fl_event_row_t row = {ev->event_id, ev->sched_id, ev->type, ev->step, ev->time_ms,
-                              ev->detail};
-        rc = fl_db_event_insert(db, e->id, &row);
+    for (size_t i = 0; i < out->n_events && !rc; i += FL_ARRAY_LEN(rows)) {
+        size_t n = FL_MIN(out->n_events - i, FL_ARRAY_LEN(rows));
+        for (size_t k = 0; k < n; k++) {
+            const fl_ev_t *ev = &out->events[i + k];
+            rows[k] = (fl_event_row_t){ev->event_id, ev->sched_id, ev->type, ev->step,
+                                       ev->time_ms, ev->detail};
+        }
+        rc = fl_db_events_insert(db, e->id, rows, (int)n);
     }
     for (size_t i = 0; i < out->n_tasks && !rc; i++) {
         const fl_task_new_t *t = &out->tasks[i];
@@ -127,8 +132,13 @@ static int persist(fl_db_t *db, fl_exec_row_t *e, const fl_out_t *out, int64_t n
                              .timeout_ms = t->timeout_ms, .attempt = t->attempt};
         rc = fl_db_task_insert(db, &row);
     }
-    for (size_t i = 0; i < out->n_done && !rc; i++)
-        rc = fl_db_task_complete(db, e->id, out->done_seqs[i], NULL, 0);
+    /* The reported attempt keeps the report's RequestId and event: a retried report with
+     * the same RequestId gets the same answer. */
+    for (size_t i = 0; i < out->n_done && !rc; i++) {
+        bool reported = cmd->request_id && out->done_seqs[i] == cmd->seq;
+        rc = fl_db_task_complete(db, e->id, out->done_seqs[i], reported ? cmd->request_id : NULL,
+                                 reported ? out->result_event : 0);
+    }
     if (!rc && out->finished) {
         /* Nothing may fire or be sent for an ended execution. */
         rc = fl_db_timer_delete_exec(db, e->id);
@@ -182,7 +192,7 @@ static int step_exec(const fl_engine_t *eng, fl_db_t *db, fl_exec_row_t *e, fl_r
     if (rc == FL_OK) {
         char *state = fl_run_dump(run);
         e->state = state;
-        rc = persist(db, e, &out, cmd->now_ms);
+        rc = persist(db, e, &out, cmd);
         /* The row's strings that point into out/state are not used after this call. */
         free(state);
         e->state = NULL;
@@ -255,12 +265,10 @@ int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint3
     fl_arena_init(&a);
     fl_task_row_t t;
     fl_exec_row_t e;
-    /* The execution first, locked: the task row read next cannot change under us. */
-    int rc = fl_db_exec_get_locked(db, exec_id, &a, &e);
-    bool exists = rc == FL_OK;
-    if (rc == FL_OK || rc == FL_EEXECUTION_NOT_EXISTS)
-        rc = fl_db_task_get(db, exec_id, seq, &a, &t);
-    if (rc == FL_ENOT_FOUND || (rc == FL_OK && !exists)) {
+    /* The execution locked, and the attempt read with it: it cannot change under us. */
+    bool has_task = false;
+    int rc = fl_db_exec_task_locked(db, exec_id, seq, &a, &e, &t, &has_task);
+    if (rc == FL_EEXECUTION_NOT_EXISTS || (rc == FL_OK && !has_task)) {
         /* A valid token whose attempt is gone: its execution was deleted. */
         snprintf(what, what_len, "%u of execution %lld", seq, (long long)exec_id);
         rc = FL_ETASK_ALREADY_COMPLETED;
@@ -278,16 +286,13 @@ int fl_engine_report(const fl_engine_t *eng, fl_db_t *db, int64_t exec_id, uint3
         rc = FL_ETASK_ALREADY_COMPLETED;
         goto out;
     }
-    rc = apply_row(eng, db, &e, cmd, event_id);
+    fl_cmd_t c = *cmd;
+    c.request_id = request_id; /* stored with the attempt the step completes */
+    rc = apply_row(eng, db, &e, &c, event_id);
     if (rc == FL_ETASK_ALREADY_COMPLETED || rc == FL_EEXECUTION_NOT_EXISTS) {
         snprintf(what, what_len, "%s", t.step);
         rc = FL_ETASK_ALREADY_COMPLETED;
-        goto out;
     }
-    /* The step marked the attempt done already; what a retried report needs to get the
-     * same answer (its RequestId and the event) is only worth a write when there is one. */
-    if (!rc && request_id)
-        rc = fl_db_task_complete(db, exec_id, seq, request_id, *event_id);
 out:
     fl_arena_close(&a);
     return rc;

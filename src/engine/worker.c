@@ -677,9 +677,13 @@ static bool start_dispatches(fl_worker_t *w)
     int n_bad = 0, n_local = 0;
     int64_t send_ms = w->eng->dispatch_timeout_ms > 0 ? w->eng->dispatch_timeout_ms
                                                       : HTTP_TIMEOUT_MS;
+    /* With several nodes, claims no more than there are free slots: a claimed row another
+     * node could have sent would otherwise wait for its lease (or be released row by row).
+     * One SQLite node holds no leases; it reads past the rows it has in flight. */
+    int limit = fl_store_shared(w->st) ? MAX_INFLIGHT - w->n_calls : MAX_INFLIGHT * 2;
     if (fl_db_outbox_claim(fl_store_reader(w->st), now, now + send_ms + OUTBOX_LEASE_MARGIN_MS,
-                           MAX_INFLIGHT * 2, &a, &rows, &n) == FL_OK) {
-        more = n == MAX_INFLIGHT * 2;
+                           limit, &a, &rows, &n) == FL_OK) {
+        more = n == limit;
         for (int i = 0; i < n; i++) {
             if (w->n_calls >= MAX_INFLIGHT) {
                 more = true;

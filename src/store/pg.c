@@ -128,6 +128,9 @@ static const struct {
 static const char *const pg_sql[Q__COUNT] = {
     [Q_EXEC_LOCK] = "SELECT " EXEC_COLS ", NULL FROM executions e JOIN flows f"
                     " ON f.id = e.flow_id WHERE e.id = ?1 FOR UPDATE OF e",
+    [Q_EXEC_TASK_LOCK] = "SELECT " EXEC_COLS ", NULL, " TASK_COLS " FROM executions e"
+                         " JOIN flows f ON f.id = e.flow_id LEFT JOIN tasks t ON"
+                         " t.exec_id = e.id AND t.seq = ?2 WHERE e.id = ?1 FOR UPDATE OF e",
     [Q_MSG_READY] = "SELECT id, body, priority, enqueue_ms, visible_ms, expire_ms,"
                     " first_dequeue_ms, dequeue_count, receipt FROM messages"
                     " WHERE account_id = ?1 AND queue = ?2 AND visible_ms <= ?3"
@@ -312,8 +315,13 @@ static fl_db_t *pg_open(fl_store_t *st, bool writer)
         return &db->base; /* a reader connects again at its first query */
     }
     PQsetNoticeProcessor(db->conn, quiet, NULL);
+    /* A read connection writes only leases and nonces (claims of timer and outbox rows,
+     * signature nonces): state whose loss in a database crash costs at most a second send
+     * of a dispatch, which at-least-once delivery allows. So its commits do not wait for
+     * the WAL flush; everything a client is answered about goes through the writer. */
     if (pg_exec(&db->base, "SET client_encoding = 'UTF8'; SET client_min_messages = warning") ||
-        (writer && pg_exec(&db->base, "SET " WRITER_LOCK_TIMEOUT))) {
+        (writer && pg_exec(&db->base, "SET " WRITER_LOCK_TIMEOUT)) ||
+        (!writer && pg_exec(&db->base, "SET synchronous_commit = off"))) {
         pg_close(&db->base);
         return NULL;
     }

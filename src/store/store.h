@@ -249,6 +249,10 @@ int fl_db_exec_get_by_id(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *
 /* In a write job: reads the execution and locks its row until the transaction ends (shared
  * stores; other nodes' changes of it wait). FL_EEXECUTION_NOT_EXISTS when absent. */
 int fl_db_exec_get_locked(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *out /* OUT */);
+/* The same, with task attempt seq of it in the same read (*has_task false when absent). */
+int fl_db_exec_task_locked(fl_db_t *db, int64_t exec_id, uint32_t seq, fl_arena_t *a,
+                           fl_exec_row_t *e /* OUT */, fl_task_row_t *t /* OUT */,
+                           bool *has_task /* OUT */);
 
 typedef struct {
     int64_t flow_id;
@@ -265,6 +269,8 @@ int fl_db_exec_list(fl_db_t *db, const fl_exec_query_t *q, fl_arena_t *a,
 
 /* ---- history ---- */
 int fl_db_event_insert(fl_db_t *db, int64_t exec_id, const fl_event_row_t *ev);
+/* Inserts n events (several per statement). */
+int fl_db_events_insert(fl_db_t *db, int64_t exec_id, const fl_event_row_t *evs, int n);
 /* Lists up to limit events with event_id >= from. */
 int fl_db_event_list(fl_db_t *db, int64_t exec_id, int64_t from, int limit, fl_arena_t *a,
                      fl_event_row_t **rows /* OUT */, int *n /* OUT */);

@@ -29,7 +29,8 @@ enum {
     Q_FLOW_INSERT, Q_FLOW_UPDATE, Q_FLOW_GET, Q_FLOW_GET_ID, Q_FLOW_LIST, Q_FLOW_DELETE,
     Q_FLOW_DEL_EVENTS, Q_FLOW_DEL_TASKS, Q_FLOW_DEL_TIMERS, Q_FLOW_DEL_OUTBOX, Q_FLOW_DEL_EXECS,
     Q_EXEC_INSERT, Q_EXEC_UPDATE, Q_EXEC_GET, Q_EXEC_GET_ID, Q_EXEC_LIST, Q_EXEC_LOCK,
-    Q_EVENT_INSERT, Q_EVENT_LIST,
+    Q_EXEC_TASK_LOCK,
+    Q_EVENT_INSERT, Q_EVENT_INSERT4, Q_EVENT_LIST,
     Q_TASK_INSERT, Q_TASK_GET, Q_TASK_COMPLETE,
     Q_TIMER_INSERT, Q_TIMER_DELETE, Q_TIMER_DELETE_EXEC, Q_TIMER_DUE, Q_TIMER_NEXT,
     Q_OUTBOX_INSERT, Q_OUTBOX_DELETE, Q_OUTBOX_DELETE_EXEC, Q_OUTBOX_RETRY, Q_OUTBOX_DUE, Q_OUTBOX_RELEASE,
@@ -45,6 +46,9 @@ enum {
     "e.id, e.flow_id, f.name, e.name, e.status, e.def_id, e.input, e.output, e.error_code,"    \
     " e.error_message, e.started_ms, e.stopped_ms, e.state, f.account_id, e.parent_token"
 
+#define TASK_COLS                                                                              \
+    "t.step, t.sched_id, t.created_ms, t.timeout_ms, t.done, t.request_id, t.event_id"
+
 extern const char *const fl_sql_text[Q__COUNT];
 
 /* Results of sq_step(). */
@@ -52,7 +56,7 @@ enum { SQ_ROW = 1, SQ_DONE, SQ_CONFLICT, SQ_LOCKED, SQ_ERROR };
 /* Parameter types. */
 enum { SQ_NULL, SQ_INT, SQ_TEXT, SQ_BLOB };
 
-#define SQ_MAX_PARAMS 16
+#define SQ_MAX_PARAMS 32
 
 typedef struct {
     int type;
