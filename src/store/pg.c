@@ -124,25 +124,26 @@ static const struct {
 };
 #define SCHEMA_VERSION 1
 
-/* The queries PostgreSQL says in its own words. */
+/* Row locks the portable text leaves out (SQLite's single writer needs none), appended to
+ * it: a state change locks its execution; a receive skips messages another node takes. */
+static const char *const pg_suffix[Q__COUNT] = {
+    [Q_EXEC_LOCK] = " FOR UPDATE OF e",
+    [Q_EXEC_TASK_LOCK] = " FOR UPDATE OF e",
+    [Q_MSG_READY] = " FOR UPDATE SKIP LOCKED",
+};
+
+/* The queries PostgreSQL says in its own words: claims write their lease as they select. */
 static const char *const pg_sql[Q__COUNT] = {
-    [Q_EXEC_LOCK] = "SELECT " EXEC_COLS ", NULL FROM executions e JOIN flows f"
-                    " ON f.id = e.flow_id WHERE e.id = ?1 FOR UPDATE OF e",
-    [Q_EXEC_TASK_LOCK] = "SELECT " EXEC_COLS ", NULL, " TASK_COLS " FROM executions e"
-                         " JOIN flows f ON f.id = e.flow_id LEFT JOIN tasks t ON"
-                         " t.exec_id = e.id AND t.seq = ?2 WHERE e.id = ?1 FOR UPDATE OF e",
-    [Q_MSG_READY] = "SELECT id, body, priority, enqueue_ms, visible_ms, expire_ms,"
-                    " first_dequeue_ms, dequeue_count, receipt FROM messages"
-                    " WHERE account_id = ?1 AND queue = ?2 AND visible_ms <= ?3"
-                    " ORDER BY priority, id LIMIT ?4 FOR UPDATE SKIP LOCKED",
-    [Q_TIMER_DUE] = "WITH c AS (UPDATE timers SET lease_ms = ?3, owner = ?4 WHERE id IN (SELECT id"
-                    " FROM timers WHERE due_ms <= ?1 AND lease_ms <= ?1 ORDER BY due_ms"
-                    " LIMIT ?2 FOR UPDATE SKIP LOCKED) RETURNING id, due_ms, exec_id, kind, seq)"
-                    " SELECT * FROM c ORDER BY due_ms, id",
-    [Q_OUTBOX_DUE] = "WITH c AS (UPDATE outbox SET lease_ms = ?3, owner = ?4 WHERE id IN (SELECT id"
-                     " FROM outbox WHERE next_ms <= ?1 AND lease_ms <= ?1 ORDER BY id LIMIT ?2"
-                     " FOR UPDATE SKIP LOCKED) RETURNING id, exec_id, seq, payload, attempts,"
-                     " next_ms) SELECT * FROM c ORDER BY id",
+    [Q_TIMER_DUE] = "WITH c AS (UPDATE timers SET lease_ms = ?3, owner = ?4 WHERE id IN"
+                    " (SELECT id FROM timers WHERE due_ms <= ?1 AND lease_ms <= ?1"
+                    " ORDER BY due_ms LIMIT ?2 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING id, due_ms, exec_id, kind, seq) SELECT * FROM c"
+                    " ORDER BY due_ms, id",
+    [Q_OUTBOX_DUE] = "WITH c AS (UPDATE outbox SET lease_ms = ?3, owner = ?4 WHERE id IN"
+                     " (SELECT id FROM outbox WHERE next_ms <= ?1 AND lease_ms <= ?1"
+                     " ORDER BY id LIMIT ?2 FOR UPDATE SKIP LOCKED)"
+                     " RETURNING id, exec_id, seq, payload, attempts, next_ms) SELECT * FROM c"
+                     " ORDER BY id",
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -400,11 +401,15 @@ out:
 /* Statements                                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
-/* The text of q for PostgreSQL: its override or the portable one, ?N turned into $N. */
+/* The text of q for PostgreSQL: its override or the portable one with its suffix, ?N turned
+ * into $N. */
 static char *pg_text(int q)
 {
     const char *src = pg_sql[q] ? pg_sql[q] : fl_sql_text[q];
-    char *out = xstrdup(src);
+    const char *suffix = pg_suffix[q] ? pg_suffix[q] : "";
+    char *out = xmalloc(strlen(src) + strlen(suffix) + 1);
+    strcpy(out, src);
+    strcat(out, suffix);
     for (char *p = out; *p; p++)
         if (*p == '?' && p[1] >= '0' && p[1] <= '9')
             *p = '$';
