@@ -216,6 +216,7 @@ static bool run_batch(fl_store_t *st, struct job *batch, int *culprit)
     bool kicked = false;
     *culprit = -1;
     db->doomed = false;
+    db->job_no = -1; /* BEGIN's failure belongs to no job */
     int crc = frame(db, db->ops->begin_sql);
     int no = 0;
     for (struct job *j = batch; j; j = j->next, no++) {
@@ -250,12 +251,15 @@ static bool run_batch(fl_store_t *st, struct job *batch, int *culprit)
         crc = FL_EINTERNAL;
     }
     if (db->doomed) {
-        fl_warn("store: a write of job %d failed late; running its batch again without it",
-                db->doomed_job);
-        *culprit = db->doomed_job;
-        frame(db, "ROLLBACK");
         db->doomed = false;
-        return false;
+        if (db->doomed_job >= 0 && db->doomed_job < no) {
+            fl_warn("store: a write of job %d failed late; running its batch again without it",
+                    db->doomed_job);
+            *culprit = db->doomed_job;
+            frame(db, "ROLLBACK");
+            return false;
+        }
+        crc = FL_EINTERNAL; /* no job to blame (the connection, BEGIN): the batch failed */
     }
     if (crc) {
         frame(db, "ROLLBACK");

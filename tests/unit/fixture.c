@@ -25,14 +25,14 @@ static void quiet(void *arg, const char *msg)
 }
 
 /* Runs SQL on the test database (the base URL, no schema). */
-static void pg_admin(const char *sql)
+void fx_pg_admin(const char *sql)
 {
     PGconn *c = PQconnectdb(getenv("FLOWD_TEST_PG"));
     if (PQstatus(c) != CONNECTION_OK)
         FAIL_AT("cannot connect to FLOWD_TEST_PG: %s", PQerrorMessage(c));
     PQsetNoticeProcessor(c, quiet, NULL);
     PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
         FAIL_AT("%s: %s", sql, PQerrorMessage(c));
     PQclear(r);
     PQfinish(c);
@@ -48,10 +48,10 @@ void fx_open(fx_t *f)
         char sql[256];
         snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s",
                  f->schema, f->schema);
-        pg_admin(sql);
+        fx_pg_admin(sql);
         const char *base = getenv("FLOWD_TEST_PG");
-        snprintf(f->path, sizeof f->path, "%s%coptions=-csearch_path%%3D%s", base,
-                 strchr(base, '?') ? '&' : '?', f->schema);
+        snprintf(f->path, sizeof f->path, "%s%coptions=-csearch_path%%3D%s&application_name=%s",
+                 base, strchr(base, '?') ? '&' : '?', f->schema, f->schema);
     } else {
         snprintf(f->dir, sizeof f->dir, "/tmp/flowd-store-XXXXXX");
         ASSERT(mkdtemp(f->dir) != NULL);
@@ -75,7 +75,7 @@ void fx_close(fx_t *f)
     if (f->pg) {
         char sql[128];
         snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", f->schema);
-        pg_admin(sql);
+        fx_pg_admin(sql);
         return;
     }
     /* The directory with everything in it (db, -wal, -shm). */

@@ -26,5 +26,8 @@ void fx_reopen(fx_t *f);
 void fx_close(fx_t *f);
 /* True when the tests run against PostgreSQL. */
 bool fx_pg(void);
+/* PostgreSQL: runs SQL on the test database from a session of its own (fails the test on
+ * an error). The store's sessions carry the test's schema name as application_name. */
+void fx_pg_admin(const char *sql);
 
 #endif

@@ -1213,3 +1213,35 @@ TEST(store_claims_lease_rows)
     fx_close(&f);
     LEAK_CHECK();
 }
+
+/* PostgreSQL: the server ends every session of the store (a restart, a failover). A write
+ * in flight then is not acknowledged, and nothing of it stays; the store reconnects and the
+ * next write and read work. */
+TEST(store_pg_connection_loss_acknowledges_nothing)
+{
+    if (!fx_pg())
+        return;
+    fx_t f;
+    fx_open(&f);
+    add_flow(&f, 1, "before", NULL);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                              " WHERE application_name = '%s'", f.schema);
+    fx_pg_admin(sql);
+    flow_job_t lost = {.account = 1, .name = "lost"};
+    ASSERT_EQ(fl_store_write(f.st, job_flow, &lost), FL_EINTERNAL);
+    add_flow(&f, 1, "after", NULL);
+    fl_arena_t a;
+    fl_arena_init(&a);
+    fl_flow_row_t row;
+    fl_db_t *r = fl_store_reader(f.st); /* this thread's session died too: it reconnects */
+    int rc = fl_db_flow_get(r, 1, "before", false, &a, &row);
+    if (rc == FL_EINTERNAL) /* the first query met the dead session */
+        rc = fl_db_flow_get(r, 1, "before", false, &a, &row);
+    ASSERT_OK(rc);
+    ASSERT_OK(fl_db_flow_get(r, 1, "after", false, &a, &row));
+    ASSERT_EQ(fl_db_flow_get(r, 1, "lost", false, &a, &row), FL_EFLOW_NOT_EXISTS);
+    fl_arena_close(&a);
+    fx_close(&f);
+    LEAK_CHECK();
+}
