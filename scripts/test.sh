@@ -24,11 +24,12 @@ suite() {
   shift
   "$@" 2>&1 | tee "$log/$name"
   local rc=${PIPESTATUS[0]} p f
-  p=$(sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1/p' "$log/$name" | tail -n 1)
-  f=$(sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\2/p' "$log/$name" | tail -n 1)
+  # TAP's own totals first: a test's diagnostics may contain "N passed, N failed" too.
+  p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log/$name" | tail -n 1)
+  f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log/$name" | tail -n 1)
   if [ -z "$p" ]; then
-    p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log/$name" | tail -n 1)
-    f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log/$name" | tail -n 1)
+    p=$(sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1/p' "$log/$name" | tail -n 1)
+    f=$(sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\2/p' "$log/$name" | tail -n 1)
   fi
   [ -n "$p" ] || { p=0; f=1; }
   [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
