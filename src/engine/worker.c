@@ -96,7 +96,9 @@ static int timers_job(fl_db_t *db, void *arg)
     timers_job_t *j = arg;
     for (int i = 0; i < j->n; i++) {
         bool found = false;
-        int rc = fl_db_timer_delete(db, j->rows[i].id, &found);
+        int rc = fl_db_exec_lock(db, j->rows[i].exec_id); /* the execution first, always */
+        if (!rc)
+            rc = fl_db_timer_delete(db, j->rows[i].id, &found);
         if (rc)
             return rc;
         if (!found)
@@ -378,14 +380,17 @@ static int results_job(fl_db_t *db, void *arg)
     for (int i = 0; i < j->n; i++) {
         result_t *r = &j->res[i];
         bool found = false;
+        int rc = fl_db_exec_lock(db, r->exec_id); /* the execution first, always */
+        if (rc)
+            return rc;
         if (r->resend) {
             int64_t pause = (int64_t)j->eng->dispatch_backoff_ms << (r->attempts < 20 ? r->attempts : 20);
-            int rc = fl_db_outbox_retry(db, r->outbox_id, j->now_ms + pause);
+            rc = fl_db_outbox_retry(db, r->outbox_id, j->now_ms + pause);
             if (rc)
                 return rc;
             continue;
         }
-        int rc = fl_db_outbox_delete(db, r->outbox_id, &found);
+        rc = fl_db_outbox_delete(db, r->outbox_id, &found);
         if (rc)
             return rc;
         if (!found)
@@ -621,7 +626,9 @@ static int local_job(fl_db_t *db, void *arg)
     local_job_t *j = arg;
     for (int i = 0; i < j->n; i++) {
         bool found = false;
-        int rc = fl_db_outbox_delete(db, j->rows[i].id, &found);
+        int rc = fl_db_exec_lock(db, j->rows[i].exec_id); /* the execution first, always */
+        if (!rc)
+            rc = fl_db_outbox_delete(db, j->rows[i].id, &found);
         if (rc)
             return rc;
         if (!found)

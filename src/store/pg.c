@@ -128,7 +128,10 @@ static const struct {
  * it: a state change locks its execution; a receive skips messages another node takes. */
 static const char *const pg_suffix[Q__COUNT] = {
     [Q_EXEC_LOCK] = " FOR UPDATE OF e",
-    [Q_EXEC_TASK_LOCK] = " FOR UPDATE OF e",
+    /* the attempt too: after waiting for the execution's lock, PostgreSQL reads again only
+     * the rows the statement locks, and the attempt may have been completed meanwhile */
+    [Q_EXEC_TASK_LOCK] = " FOR UPDATE OF e, t",
+    [Q_EXEC_LOCK_ID] = " FOR UPDATE",
     [Q_MSG_READY] = " FOR UPDATE SKIP LOCKED",
 };
 
@@ -238,6 +241,7 @@ static int take_error(pg_db_t *db)
     if (rc && db->err_job != db->base.job_no) {
         db->base.doomed = true;
         db->base.doomed_job = db->err_job;
+        db->base.doomed_locked = rc == SQ_LOCKED;
     }
     db->err_rc = 0;
     db->err_job = -1;

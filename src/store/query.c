@@ -135,8 +135,9 @@ const char *const fl_sql_text[Q__COUNT] = {
     [Q_EXEC_LOCK] = "SELECT " EXEC_COLS ", NULL FROM executions e JOIN flows f ON"
                     " f.id = e.flow_id WHERE e.id = ?1",
     [Q_EXEC_TASK_LOCK] = "SELECT " EXEC_COLS ", NULL, " TASK_COLS " FROM executions e"
-                         " JOIN flows f ON f.id = e.flow_id LEFT JOIN tasks t ON"
+                         " JOIN flows f ON f.id = e.flow_id JOIN tasks t ON"
                          " t.exec_id = e.id AND t.seq = ?2 WHERE e.id = ?1",
+    [Q_EXEC_LOCK_ID] = "SELECT id FROM executions WHERE id = ?1",
     [Q_EVENT_INSERT] = "INSERT INTO events(exec_id, event_id, type, step, sched_id, time_ms,"
                        " detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [Q_EVENT_INSERT4] = "INSERT INTO events(exec_id, event_id, type, step, sched_id, time_ms,"
@@ -713,23 +714,31 @@ int fl_db_exec_task_locked(fl_db_t *db, int64_t exec_id, uint32_t seq, fl_arena_
     *has_task = false;
     if (rc == SQ_ROW) {
         exec_row(s, a, e, false);
-        *has_task = !sq_null(s, 16);
-        if (*has_task) {
-            t->exec_id = exec_id;
-            t->seq = seq;
-            t->step = sq_text(s, 16, a);
-            t->sched_id = sq_col(s, 17);
-            t->created_ms = sq_col(s, 18);
-            t->timeout_ms = sq_col(s, 19);
-            t->done = sq_col(s, 20) != 0;
-            t->request_id = sq_text(s, 21, a);
-            t->event_id = sq_col(s, 22);
-        }
+        *has_task = true;
+        t->exec_id = exec_id;
+        t->seq = seq;
+        t->step = sq_text(s, 16, a);
+        t->sched_id = sq_col(s, 17);
+        t->created_ms = sq_col(s, 18);
+        t->timeout_ms = sq_col(s, 19);
+        t->done = sq_col(s, 20) != 0;
+        t->request_id = sq_text(s, 21, a);
+        t->event_id = sq_col(s, 22);
     }
     sq_reset(s);
     if (rc == SQ_ROW)
         return FL_OK;
-    return rc == SQ_DONE ? FL_EEXECUTION_NOT_EXISTS : FL_EINTERNAL;
+    /* No such attempt (or no such execution): which one, the execution alone tells. */
+    return rc == SQ_DONE ? fl_db_exec_get_locked(db, exec_id, a, e) : FL_EINTERNAL;
+}
+
+int fl_db_exec_lock(fl_db_t *db, int64_t id)
+{
+    PREP(db, Q_EXEC_LOCK_ID);
+    sq_int(s, 1, id);
+    int rc = sq_step(s);
+    sq_reset(s);
+    return rc == SQ_ROW || rc == SQ_DONE ? FL_OK : FL_EINTERNAL;
 }
 
 int fl_db_exec_get_locked(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *out)

@@ -210,7 +210,7 @@ static int frame(fl_db_t *db, const char *sql)
 /* Runs one batch in one transaction and sets every job's rc. Returns whether the commit
  * inserted timer/outbox rows. When a deferred write of one job failed after that job had
  * ended (db->doomed), nothing commits: *culprit is that job's index, for a run without it. */
-static bool run_batch(fl_store_t *st, struct job *batch, int *culprit)
+static bool run_batch(fl_store_t *st, struct job *batch, int *culprit, bool *locked)
 {
     fl_db_t *db = st->writer;
     bool kicked = false;
@@ -256,6 +256,7 @@ static bool run_batch(fl_store_t *st, struct job *batch, int *culprit)
             fl_warn("store: a write of job %d failed late; running its batch again without it",
                     db->doomed_job);
             *culprit = db->doomed_job;
+            *locked = db->doomed_locked;
             frame(db, "ROLLBACK");
             return false;
         }
@@ -292,10 +293,11 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&st->mu);
 
-        bool kicked;
+        bool kicked, locked = false;
         int culprit;
-        while (!(kicked = run_batch(st, batch, &culprit)) && culprit >= 0) {
-            /* Fail the job whose write failed; run the others again. */
+        struct job *held = NULL; /* culprits that met a lock: for the next transaction */
+        while (!(kicked = run_batch(st, batch, &culprit, &locked)) && culprit >= 0) {
+            /* Take out the job whose late write failed and run the others again. */
             struct job **pp = &batch;
             for (int k = 0; *pp && k < culprit; k++)
                 pp = &(*pp)->next;
@@ -303,10 +305,22 @@ static void *writer_main(void *arg)
                 break;
             struct job *bad = *pp;
             *pp = bad->next;
-            bad->rc = FL_EINTERNAL;
-            sem_post(&bad->done);
+            if (locked && bad->tries + 1 < LOCK_TRIES) {
+                bad->rc = FL_ECONCURRENT_UPDATE;
+                bad->next = held;
+                held = bad;
+            } else {
+                bad->rc = locked ? FL_ECONCURRENT_UPDATE : FL_EINTERNAL;
+                sem_post(&bad->done);
+            }
             if (!batch)
                 break;
+        }
+        while (held) { /* joins the retries below (after the batch's own jobs) */
+            struct job *h = held;
+            held = h->next;
+            h->next = batch;
+            batch = h;
         }
         if (kicked && st->on_commit)
             st->on_commit(st->on_commit_arg);

@@ -249,7 +249,11 @@ int fl_db_exec_get_by_id(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *
 /* In a write job: reads the execution and locks its row until the transaction ends (shared
  * stores; other nodes' changes of it wait). FL_EEXECUTION_NOT_EXISTS when absent. */
 int fl_db_exec_get_locked(fl_db_t *db, int64_t id, fl_arena_t *a, fl_exec_row_t *out /* OUT */);
-/* The same, with task attempt seq of it in the same read (*has_task false when absent). */
+/* Only locks the execution's row (a missing one is not an error). Every write job locks the
+ * execution before any other row of it (timer, outbox, task): one lock order for all nodes. */
+int fl_db_exec_lock(fl_db_t *db, int64_t id);
+/* The same, with task attempt seq of it in the same read (*has_task false when absent; the
+ * attempt's row is locked too, so what it says is current). */
 int fl_db_exec_task_locked(fl_db_t *db, int64_t exec_id, uint32_t seq, fl_arena_t *a,
                            fl_exec_row_t *e /* OUT */, fl_task_row_t *t /* OUT */,
                            bool *has_task /* OUT */);

@@ -29,7 +29,7 @@ enum {
     Q_FLOW_INSERT, Q_FLOW_UPDATE, Q_FLOW_GET, Q_FLOW_GET_ID, Q_FLOW_LIST, Q_FLOW_DELETE,
     Q_FLOW_DEL_EVENTS, Q_FLOW_DEL_TASKS, Q_FLOW_DEL_TIMERS, Q_FLOW_DEL_OUTBOX, Q_FLOW_DEL_EXECS,
     Q_EXEC_INSERT, Q_EXEC_UPDATE, Q_EXEC_GET, Q_EXEC_GET_ID, Q_EXEC_LIST, Q_EXEC_LOCK,
-    Q_EXEC_TASK_LOCK,
+    Q_EXEC_TASK_LOCK, Q_EXEC_LOCK_ID,
     Q_EVENT_INSERT, Q_EVENT_INSERT4, Q_EVENT_LIST,
     Q_TASK_INSERT, Q_TASK_GET, Q_TASK_COMPLETE,
     Q_TIMER_INSERT, Q_TIMER_DELETE, Q_TIMER_DELETE_EXEC, Q_TIMER_DUE, Q_TIMER_NEXT,
@@ -95,6 +95,7 @@ struct fl_db {
      * the writer rolls it back and runs the batch again without that job. */
     bool doomed;
     int doomed_job;
+    bool doomed_locked; /* ... because it met another node's row lock: worth another try */
     fl_db_t *next_reader; /* in the store's idle list */
     fl_stmt_t *stmt[Q__COUNT];
 };
