@@ -47,13 +47,12 @@ static int refresh_locked(fl_sync_t *s)
         len = 0;
         rc = FL_OK;
     }
-    if (rc == FL_OK && (!s->loaded || len >= sizeof s->version ||
-                        strncmp(v, s->version, len) != 0 || s->version[len] != 0)) {
+    if (rc == FL_OK && (!s->loaded || strcmp(v, s->version) != 0)) {
         fl_keys_sweep_begin(api->keys);
         rc = fl_api_load_identities(api);
         if (rc == FL_OK) {
             fl_keys_sweep_end(api->keys); /* only after a complete load */
-            snprintf(s->version, sizeof s->version, "%.*s", (int)len, v);
+            snprintf(s->version, sizeof s->version, "%s", v);
             s->loaded = true;
         }
     }

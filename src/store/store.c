@@ -112,21 +112,32 @@ void sq_blob(fl_stmt_t *s, int i, const void *p, size_t len)
     param(s, i, (sq_param_t){.type = SQ_BLOB, .p = p, .len = len});
 }
 
-int sq_step(fl_stmt_t *s)
+/* Fault injection before a statement reaches the driver (the writer's only). */
+static bool faulted(fl_stmt_t *s)
 {
-    fl_db_t *db = s->db;
-    if (!s->running && fl_store_fault_hit(db)) {
-        fl_warn("store: injected fault at query %d", s->q);
-        db->failed = true;
-        return SQ_ERROR;
-    }
-    s->running = true;
-    int rc = db->ops->step(s);
+    if (!fl_store_fault_hit(s->db))
+        return false;
+    fl_warn("store: injected fault at query %d", s->q);
+    s->db->failed = true;
+    return true;
+}
+
+/* Notes a failure for the writer, which rolls the job back (and retries it after a lock). */
+static int noted(fl_db_t *db, int rc)
+{
     if (rc == SQ_LOCKED || rc == SQ_ERROR) {
         db->failed = true;
         db->locked |= rc == SQ_LOCKED;
     }
     return rc;
+}
+
+int sq_step(fl_stmt_t *s)
+{
+    if (!s->running && faulted(s))
+        return SQ_ERROR;
+    s->running = true;
+    return noted(s->db, s->db->ops->step(s));
 }
 
 void sq_reset(fl_stmt_t *s)
@@ -145,17 +156,11 @@ int sq_run(fl_stmt_t *s)
     int rc;
     if (!db->ops->run) {
         rc = sq_step(s);
-    } else if (fl_store_fault_hit(db)) {
-        fl_warn("store: injected fault at query %d", s->q);
-        db->failed = true;
+    } else if (faulted(s)) {
         rc = SQ_ERROR;
     } else {
         s->running = true;
-        rc = db->ops->run(s);
-        if (rc == SQ_LOCKED || rc == SQ_ERROR) {
-            db->failed = true;
-            db->locked |= rc == SQ_LOCKED;
-        }
+        rc = noted(db, db->ops->run(s));
     }
     sq_reset(s);
     return rc == SQ_DONE || rc == SQ_ROW ? FL_OK : FL_EINTERNAL;
@@ -416,8 +421,8 @@ static const fl_store_ops_t *ops_for(const char *target)
     return &fl_sqlite_ops;
 }
 
-/* A store without threads: the writer connection only (for migrate). */
-static fl_store_t *store_new(const char *target)
+/* A store without threads yet; reader_done closes or keeps a reader whose thread ended. */
+static fl_store_t *store_new(const char *target, void (*reader_done)(void *))
 {
     fl_store_t *st = xcalloc(1, sizeof *st);
     st->ops = ops_for(target);
@@ -425,7 +430,7 @@ static fl_store_t *store_new(const char *target)
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->work_cv, NULL);
     pthread_cond_init(&st->stop_cv, NULL);
-    pthread_key_create(&st->reader_key, NULL);
+    pthread_key_create(&st->reader_key, reader_done);
     return st;
 }
 
@@ -441,7 +446,7 @@ static void store_free(fl_store_t *st)
 
 int fl_store_migrate(const char *target, int *from, int *to)
 {
-    fl_store_t *st = store_new(target);
+    fl_store_t *st = store_new(target, NULL); /* the writer connection only */
     fl_db_t *db = st->ops->open(st, true);
     int rc = db ? st->ops->migrate(db, from, to) : FL_EINTERNAL;
     db_close(db);
@@ -474,9 +479,7 @@ int fl_store_open(const char *target, fl_store_t **out)
     const char *f = getenv("FL_FAULT_STORE");
     if (f && *f)
         atomic_store(&fault_at, atol(f));
-    fl_store_t *st = store_new(target);
-    pthread_key_delete(st->reader_key);
-    pthread_key_create(&st->reader_key, reader_release);
+    fl_store_t *st = store_new(target, reader_release);
     int from = 0, to = 0;
     st->writer = st->ops->open(st, true);
     if (!st->writer || st->ops->migrate(st->writer, &from, &to) != FL_OK) {
